@@ -1,0 +1,321 @@
+//! The engine's view of a cluster: namespaces, pods and compiled policies, indexed for queries.
+//!
+//! Built once from Kubernetes objects. Pods are found by namespace and name; the policies that
+//! select a pod are found through an index of each namespace's policies by one label their
+//! `podSelector` requires, so a query never scans the policies of other namespaces, nor those of
+//! its own namespace that cannot select the pod.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use k8s_openapi::api::{core::v1::Namespace, core::v1::Pod, networking::v1::NetworkPolicy};
+
+use super::{ContainerPort, FieldError, Labels, Policy, Protocol};
+
+/// The label the API server sets on every namespace (GA in 1.22).
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// A namespace as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub labels: Labels,
+}
+
+/// A pod as the engine sees it: what selectors, ipBlocks and named ports need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub labels: Labels,
+    pub ips: Vec<IpAddr>,
+    pub host_network: bool,
+    pub ports: Vec<ContainerPort>,
+}
+
+/// An object that could not be turned into the engine's model.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} {namespace}/{name}: {error}")]
+pub struct ObjectError {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    #[source]
+    pub error: FieldError,
+}
+
+/// Namespaces, pods and policies, indexed.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    namespaces: HashMap<String, NamespaceInfo>,
+    pods: Vec<PodInfo>,
+    pods_by_namespace: HashMap<String, HashMap<String, usize>>,
+    policies: HashMap<String, NamespacePolicies>,
+}
+
+/// The policies of one namespace with an index from a required label to the policies that
+/// require it.
+#[derive(Debug, Default)]
+pub struct NamespacePolicies {
+    policies: Vec<Policy>,
+    by_name: HashMap<String, usize>,
+    by_label: HashMap<String, HashMap<String, Vec<usize>>>,
+    unindexed: Vec<usize>,
+}
+
+impl Cluster {
+    /// Builds the model from Kubernetes objects; the first object that cannot be read is the
+    /// error. A pod whose namespace is not listed gets a namespace with only the automatic
+    /// `kubernetes.io/metadata.name` label.
+    pub fn build(
+        namespaces: &[Namespace],
+        pods: &[Pod],
+        policies: &[NetworkPolicy],
+    ) -> Result<Self, ObjectError> {
+        let mut cluster = Self::default();
+        for ns in namespaces {
+            let info = namespace_info(ns);
+            cluster.namespaces.insert(info.name.clone(), info);
+        }
+        for pod in pods {
+            let info = PodInfo::from_pod(pod).map_err(|error| ObjectError {
+                kind: "Pod",
+                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                error,
+            })?;
+            cluster.insert_pod(info);
+        }
+        for np in policies {
+            let policy = Policy::compile(np).map_err(|error| ObjectError {
+                kind: "NetworkPolicy",
+                namespace: np.metadata.namespace.clone().unwrap_or_default(),
+                name: np.metadata.name.clone().unwrap_or_default(),
+                error,
+            })?;
+            cluster.upsert_policy(policy);
+        }
+        Ok(cluster)
+    }
+
+    fn insert_pod(&mut self, pod: PodInfo) {
+        self.namespaces
+            .entry(pod.namespace.clone())
+            .or_insert_with(|| NamespaceInfo::named(&pod.namespace));
+        let by_name = self
+            .pods_by_namespace
+            .entry(pod.namespace.clone())
+            .or_default();
+        match by_name.get(&pod.name) {
+            Some(&i) => self.pods[i] = pod,
+            None => {
+                by_name.insert(pod.name.clone(), self.pods.len());
+                self.pods.push(pod);
+            }
+        }
+    }
+
+    /// Adds a policy, replacing one of the same namespace and name.
+    pub fn upsert_policy(&mut self, policy: Policy) {
+        self.policies
+            .entry(policy.namespace.clone())
+            .or_default()
+            .upsert(policy);
+    }
+
+    /// A namespace by name.
+    pub fn namespace(&self, name: &str) -> Option<&NamespaceInfo> {
+        self.namespaces.get(name)
+    }
+
+    /// All namespaces, in no particular order.
+    pub fn namespaces(&self) -> impl Iterator<Item = &NamespaceInfo> {
+        self.namespaces.values()
+    }
+
+    /// A pod by namespace and name.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodInfo> {
+        let i = *self.pods_by_namespace.get(namespace)?.get(name)?;
+        Some(&self.pods[i])
+    }
+
+    /// The pods of a namespace, in the order they were loaded.
+    pub fn pods_in<'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a PodInfo> + 'a {
+        let mut idx: Vec<usize> = self
+            .pods_by_namespace
+            .get(namespace)
+            .into_iter()
+            .flat_map(|m| m.values().copied())
+            .collect();
+        idx.sort_unstable();
+        idx.into_iter().map(|i| &self.pods[i])
+    }
+
+    /// All pods.
+    pub fn pods(&self) -> &[PodInfo] {
+        &self.pods
+    }
+
+    /// The policies of a namespace.
+    pub fn policies_in(&self, namespace: &str) -> Option<&NamespacePolicies> {
+        self.policies.get(namespace)
+    }
+
+    /// The number of policies in the whole cluster.
+    pub fn policy_count(&self) -> usize {
+        self.policies.values().map(|p| p.policies.len()).sum()
+    }
+}
+
+impl NamespaceInfo {
+    /// A namespace with only the automatic name label.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), name.to_string())]),
+        }
+    }
+}
+
+impl NamespacePolicies {
+    fn upsert(&mut self, policy: Policy) {
+        if let Some(&i) = self.by_name.get(&policy.name) {
+            self.unindex(i);
+            self.policies[i] = policy;
+            self.index(i);
+        } else {
+            let i = self.policies.len();
+            self.by_name.insert(policy.name.clone(), i);
+            self.policies.push(policy);
+            self.index(i);
+        }
+    }
+
+    fn index(&mut self, i: usize) {
+        match self.policies[i].pod_selector.match_labels().next() {
+            Some((k, v)) => self
+                .by_label
+                .entry(k.to_string())
+                .or_default()
+                .entry(v.to_string())
+                .or_default()
+                .push(i),
+            None => self.unindexed.push(i),
+        }
+    }
+
+    fn unindex(&mut self, i: usize) {
+        match self.policies[i].pod_selector.match_labels().next() {
+            Some((k, v)) => {
+                if let Some(list) = self.by_label.get_mut(k).and_then(|m| m.get_mut(v)) {
+                    list.retain(|&j| j != i);
+                }
+            }
+            None => self.unindexed.retain(|&j| j != i),
+        }
+    }
+
+    /// A policy by name.
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.by_name.get(name).map(|&i| &self.policies[i])
+    }
+
+    /// Every policy of the namespace, in load order.
+    pub fn all(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policies whose `podSelector` selects a pod with `labels`, in load order.
+    pub fn selecting(&self, labels: &Labels) -> Vec<&Policy> {
+        let mut idx: Vec<usize> = self.unindexed.clone();
+        for (k, v) in labels {
+            if let Some(list) = self.by_label.get(k).and_then(|m| m.get(v)) {
+                idx.extend_from_slice(list);
+            }
+        }
+        idx.sort_unstable();
+        idx.into_iter()
+            .map(|i| &self.policies[i])
+            .filter(|p| p.pod_selector.matches(labels))
+            .collect()
+    }
+}
+
+fn namespace_info(ns: &Namespace) -> NamespaceInfo {
+    let name = ns.metadata.name.clone().unwrap_or_default();
+    let mut labels = ns.metadata.labels.clone().unwrap_or_default();
+    labels
+        .entry(NAMESPACE_NAME_LABEL.to_string())
+        .or_insert_with(|| name.clone());
+    NamespaceInfo { name, labels }
+}
+
+impl PodInfo {
+    /// The engine's view of a Pod; errors name the invalid field.
+    pub fn from_pod(pod: &Pod) -> Result<Self, FieldError> {
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .ok_or_else(|| FieldError::new("metadata.namespace", "must be set"))?;
+        let name = pod
+            .metadata
+            .name
+            .clone()
+            .ok_or_else(|| FieldError::new("metadata.name", "must be set"))?;
+        let status = pod.status.as_ref();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for (i, entry) in status
+            .and_then(|s| s.pod_ips.as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            ips.push(parse_ip(&entry.ip, &format!("status.podIPs[{i}].ip"))?);
+        }
+        if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
+            let ip = parse_ip(ip, "status.podIP")?;
+            if !ips.contains(&ip) {
+                ips.insert(0, ip);
+            }
+        }
+        let spec = pod.spec.as_ref();
+        let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+        let mut ports = Vec::new();
+        if let Some(spec) = spec {
+            let sidecars = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+            for c in spec.containers.iter().chain(sidecars) {
+                for (i, p) in c.ports.iter().flatten().enumerate() {
+                    let field = format!("spec.containers[{}].ports[{i}]", c.name);
+                    ports.push(ContainerPort {
+                        name: p.name.clone(),
+                        port: super::port::port_number(
+                            i64::from(p.container_port),
+                            &format!("{field}.containerPort"),
+                        )?,
+                        protocol: Protocol::parse_field(
+                            p.protocol.as_deref(),
+                            &format!("{field}.protocol"),
+                        )?,
+                    });
+                }
+            }
+        }
+        Ok(PodInfo {
+            namespace,
+            name,
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            ips,
+            host_network,
+            ports,
+        })
+    }
+}
+
+fn parse_ip(text: &str, field: &str) -> Result<IpAddr, FieldError> {
+    text.parse()
+        .map_err(|_| FieldError::new(field, format!("invalid IP address {text:?}")))
+}

@@ -1,0 +1,293 @@
+//! Is a connection allowed? Evaluation with an explanation.
+//!
+//! A connection from A to B on port/protocol is allowed when A's egress **and** B's ingress allow
+//! it. A side is judged only when it is a pod (a bare address has no policies) and not
+//! host-networked (NetworkPolicy does not apply to hostNetwork pods). A pod is isolated in a
+//! direction once any policy that selects it affects that direction; it is then allowed exactly
+//! what the union of those policies' rules allows. The verdict says which policies isolate each
+//! side and which rule (policy + index) allowed the connection.
+//!
+//! Evaluation runs over a [`View`]: the cluster as loaded, optionally with one policy replaced,
+//! added or deleted, so an admission decision can ask "what if" without copying the cluster.
+
+use std::{fmt, net::IpAddr};
+
+use serde::Serialize;
+
+use super::{Cluster, Direction, NamespaceScope, Peer, PodInfo, Policy, Protocol, Rule};
+
+/// One end of a connection.
+#[derive(Clone, Copy, Debug)]
+pub enum Endpoint<'a> {
+    Pod(&'a PodInfo),
+    Ip(IpAddr),
+}
+
+impl Endpoint<'_> {
+    fn pod(&self) -> Option<&PodInfo> {
+        match self {
+            Endpoint::Pod(p) => Some(p),
+            Endpoint::Ip(_) => None,
+        }
+    }
+}
+
+/// A policy, named `namespace/name`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PolicyRef(pub String);
+
+impl PolicyRef {
+    fn of(p: &Policy) -> Self {
+        Self(format!("{}/{}", p.namespace, p.name))
+    }
+}
+
+impl fmt::Display for PolicyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One rule of a policy: `namespace/name`, direction and index in that direction's list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub policy: PolicyRef,
+    pub direction: Direction,
+    pub rule: usize,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}[{}]", self.policy, self.direction, self.rule)
+    }
+}
+
+/// How one side of a connection judged it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SideStatus {
+    /// This end is an address, not a pod: no policy applies.
+    External,
+    /// This end is a hostNetwork pod: NetworkPolicy does not apply to it.
+    HostNetwork,
+    /// No policy selecting this pod affects this direction.
+    NotIsolated,
+    /// Isolated, and a rule allows the connection.
+    Allowed,
+    /// Isolated, and no rule allows the connection.
+    Denied,
+}
+
+/// One side's verdict with its reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Side {
+    pub status: SideStatus,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub isolated_by: Vec<PolicyRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<RuleRef>,
+}
+
+impl Side {
+    /// Whether this side lets the connection through.
+    pub fn allows(&self) -> bool {
+        self.status != SideStatus::Denied
+    }
+
+    fn unjudged(status: SideStatus) -> Self {
+        Self {
+            status,
+            isolated_by: Vec::new(),
+            allowed_by: None,
+        }
+    }
+}
+
+/// The verdict on one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// The source's egress.
+    pub egress: Side,
+    /// The destination's ingress.
+    pub ingress: Side,
+}
+
+/// A connection to judge.
+#[derive(Clone, Copy, Debug)]
+pub struct Connection<'a> {
+    pub from: Endpoint<'a>,
+    pub to: Endpoint<'a>,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+/// A change to one policy, for "what if" evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyChange<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// The policy after the change; `None` for a deletion.
+    pub policy: Option<&'a Policy>,
+}
+
+/// The cluster, optionally with one policy changed.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub cluster: &'a Cluster,
+    pub change: Option<PolicyChange<'a>>,
+}
+
+impl<'a> View<'a> {
+    /// The cluster as loaded.
+    pub fn new(cluster: &'a Cluster) -> Self {
+        Self {
+            cluster,
+            change: None,
+        }
+    }
+
+    /// The cluster with `change` applied.
+    pub fn with_change(cluster: &'a Cluster, change: PolicyChange<'a>) -> Self {
+        Self {
+            cluster,
+            change: Some(change),
+        }
+    }
+
+    /// The policies that select `pod`, in order, after the change.
+    pub fn selecting(&self, pod: &PodInfo) -> Vec<&'a Policy> {
+        let mut out = self
+            .cluster
+            .policies_in(&pod.namespace)
+            .map(|ns| ns.selecting(&pod.labels))
+            .unwrap_or_default();
+        if let Some(change) = self.change.filter(|c| c.namespace == pod.namespace) {
+            out.retain(|p| p.name != change.name);
+            out.extend(
+                change
+                    .policy
+                    .filter(|p| p.pod_selector.matches(&pod.labels)),
+            );
+        }
+        out
+    }
+
+    /// Judges a connection.
+    pub fn evaluate(&self, conn: &Connection<'_>) -> Verdict {
+        let egress = match conn.from {
+            Endpoint::Ip(_) => Side::unjudged(SideStatus::External),
+            Endpoint::Pod(src) => self.judge(src, Direction::Egress, &conn.to, conn),
+        };
+        let ingress = match conn.to {
+            Endpoint::Ip(_) => Side::unjudged(SideStatus::External),
+            Endpoint::Pod(dst) => self.judge(dst, Direction::Ingress, &conn.from, conn),
+        };
+        Verdict {
+            allowed: egress.allows() && ingress.allows(),
+            egress,
+            ingress,
+        }
+    }
+
+    /// Judges one side: `subject`'s policies in `direction` towards `peer`.
+    fn judge(
+        &self,
+        subject: &PodInfo,
+        direction: Direction,
+        peer: &Endpoint<'_>,
+        conn: &Connection<'_>,
+    ) -> Side {
+        if subject.host_network {
+            return Side::unjudged(SideStatus::HostNetwork);
+        }
+        let dst_ports = conn.to.pod().map(|p| p.ports.as_slice());
+        let mut side = Side::unjudged(SideStatus::NotIsolated);
+        for policy in self.selecting(subject) {
+            let Some(rules) = policy.rules(direction) else {
+                continue;
+            };
+            side.isolated_by.push(PolicyRef::of(policy));
+            if side.allowed_by.is_some() {
+                continue;
+            }
+            let hit = rules.iter().position(|rule| {
+                rule_allows(
+                    self.cluster,
+                    policy,
+                    rule,
+                    peer,
+                    conn.port,
+                    conn.protocol,
+                    dst_ports,
+                )
+            });
+            if let Some(rule) = hit {
+                side.allowed_by = Some(RuleRef {
+                    policy: PolicyRef::of(policy),
+                    direction,
+                    rule,
+                });
+            }
+        }
+        if !side.isolated_by.is_empty() {
+            side.status = if side.allowed_by.is_some() {
+                SideStatus::Allowed
+            } else {
+                SideStatus::Denied
+            };
+        }
+        side
+    }
+}
+
+/// Whether `rule` of `policy` admits `peer` on `port`/`protocol`.
+pub fn rule_allows(
+    cluster: &Cluster,
+    policy: &Policy,
+    rule: &Rule,
+    peer: &Endpoint<'_>,
+    port: u16,
+    protocol: Protocol,
+    dst_ports: Option<&[crate::policy::ContainerPort]>,
+) -> bool {
+    let port_ok = rule.ports.is_empty()
+        || rule
+            .ports
+            .iter()
+            .any(|p| p.matches(port, protocol, dst_ports));
+    port_ok
+        && (rule.peers.is_empty()
+            || rule
+                .peers
+                .iter()
+                .any(|p| peer_matches(cluster, policy, p, peer)))
+}
+
+/// Whether a `from`/`to` entry of `policy` matches an endpoint.
+pub fn peer_matches(
+    cluster: &Cluster,
+    policy: &Policy,
+    peer: &Peer,
+    endpoint: &Endpoint<'_>,
+) -> bool {
+    match (peer, endpoint) {
+        (Peer::Block(block), Endpoint::Ip(ip)) => block.contains(ip),
+        (Peer::Block(block), Endpoint::Pod(pod)) => pod.ips.iter().any(|ip| block.contains(ip)),
+        (Peer::Pods { .. }, Endpoint::Ip(_)) => false,
+        (Peer::Pods { namespaces, pods }, Endpoint::Pod(pod)) => {
+            if pod.host_network || !pods.matches(&pod.labels) {
+                return false;
+            }
+            match namespaces {
+                NamespaceScope::Own => pod.namespace == policy.namespace,
+                NamespaceScope::Matching(sel) => {
+                    sel.is_everything()
+                        || cluster
+                            .namespace(&pod.namespace)
+                            .is_some_and(|ns| sel.matches(&ns.labels))
+                }
+            }
+        }
+    }
+}
