@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SEED  := examples/seed
 
-.PHONY: all build test lint fmt run bench clean
+.PHONY: all build test lint fmt run eval bench clean
 
 all: build
 
@@ -22,9 +22,20 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## run: the main job on the embedded seed case — Ignite's DNS and API-server connections under
-## the policies of the motivating case
+## run: the main job on the embedded seed case — the webhook's verdict on each policy of the
+## motivating case, applied in order (check exits 1 when it would deny or patch; that is the
+## expected outcome here, not a failure of `make run`)
 run:
+	$(CARGO) run --release --locked --quiet -- check \
+	  --cluster $(SEED)/cluster.yaml \
+	  $(SEED)/ingress-only.yaml \
+	  $(SEED)/deny-all-traffic.yaml \
+	  $(SEED)/egress-attempt.yaml \
+	  $(SEED)/dns-same-namespace.yaml; \
+	  status=$$?; [ $$status -le 1 ]
+
+## eval: connectivity answers for the seed case's queries
+eval:
 	$(CARGO) run --release --locked --quiet -- eval \
 	  --cluster $(SEED)/cluster.yaml \
 	  --cluster $(SEED)/deny-all-traffic.yaml \

@@ -13,9 +13,11 @@ use std::{fmt::Write, hint::black_box, sync::LazyLock};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use ignite_netpol::{
+    ignite::{Compiled, Environment, Operation, PolicyRequest, Verdict, decide, generate},
     policy::{Cluster, Connection, Endpoint, Protocol, View},
     snapshot::ClusterSnapshot,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 const APPS: usize = 50;
 
@@ -232,4 +234,62 @@ fn load_10k_objects_yaml_list(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 10)]
 fn load_10k_objects_json_list(bencher: divan::Bencher) {
     bench_load(bencher, &as_json_list(&ten_thousand_objects()));
+}
+
+/// A namespace with 100 Ignite pods (a StatefulSet: each has its own pod-name label), 400 other
+/// pods, 1,000 other policies, a default-deny and the generated Ignite egress policy; CoreDNS and
+/// the API server as in the seed case.
+static IGNITE_NS: LazyLock<(ClusterSnapshot, Compiled, Environment)> = LazyLock::new(|| {
+    let mut text = busy_namespace(400, 1_000).replace("busy", "grid");
+    for i in 0..100 {
+        writeln!(
+            text,
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: ignite-{i}, namespace: grid, labels: {{app: ignite, statefulset.kubernetes.io/pod-name: ignite-{i}}}}}\n\
+             spec: {{containers: [{{name: ignite, ports: [{{name: discovery, containerPort: 47500}}, {{name: communication, containerPort: 47100}}]}}]}}\n\
+             status: {{podIP: 10.9.{}.{}}}",
+            i / 256, i % 256
+        )
+        .ok();
+    }
+    text.push_str("---\n");
+    text.push_str(include_str!("../examples/seed/cluster.yaml"));
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(&text, "ignite-ns.yaml")
+        .expect("generated snapshot must load");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model must build");
+    let generated = generate::egress_policy(&env, &cfg, "grid", "ignite-egress", true);
+    snapshot.network_policies.upsert(generated);
+    let env = Environment::build(&snapshot, &cfg).expect("model must build");
+    (snapshot, cfg, env)
+});
+
+/// One admission decision (CREATE of a policy selecting the Ignite pods) in that namespace:
+/// every required flow of every Ignite pod judged, with hints.
+#[divan::bench]
+fn decision_1000_policies_100_ignite_pods(bencher: divan::Bencher) {
+    let (_, cfg, env) = &*IGNITE_NS;
+    assert_eq!(
+        env.cluster.policies_in("grid").map(|p| p.all().len()),
+        Some(1_003)
+    );
+    let incoming: NetworkPolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "ignite-extra", "namespace": "grid"},
+        "spec": {"podSelector": {"matchLabels": {"app": "ignite"}}, "policyTypes": ["Egress"],
+                 "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"team": "t-grid"}}}], "ports": [{"port": 10800}]}]}
+    }))
+    .expect("incoming policy");
+    let request = PolicyRequest {
+        operation: Operation::Create,
+        namespace: "grid",
+        name: "ignite-extra",
+        object: Some(&incoming),
+        mode: None,
+    };
+    let d = decide(env, cfg, &request).expect("decided");
+    assert_eq!(d.verdict, Verdict::Allowed, "{:?}", d.missing);
+    assert_eq!(d.ignite_pods.len(), 100);
+    bencher.bench(|| decide(env, cfg, black_box(&request)));
 }

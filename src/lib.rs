@@ -12,7 +12,9 @@
 //! 3. [`query`] reads `eval` queries (JSON lines) against a cluster and writes the answers.
 //! 4. [`cli`] wires these together for the `ignite-netpol` binary.
 
+pub mod admission;
 pub mod cli;
+pub mod ignite;
 pub mod policy;
 pub mod query;
 pub mod snapshot;

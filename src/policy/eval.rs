@@ -173,6 +173,20 @@ impl<'a> View<'a> {
         out
     }
 
+    /// Every policy of a namespace, in order, after the change.
+    pub fn policies_in(&self, namespace: &str) -> Vec<&'a Policy> {
+        let mut out: Vec<&'a Policy> = self
+            .cluster
+            .policies_in(namespace)
+            .map(|ns| ns.all().iter().collect())
+            .unwrap_or_default();
+        if let Some(change) = self.change.filter(|c| c.namespace == namespace) {
+            out.retain(|p| p.name != change.name);
+            out.extend(change.policy);
+        }
+        out
+    }
+
     /// Judges a connection.
     pub fn evaluate(&self, conn: &Connection<'_>) -> Verdict {
         let egress = match conn.from {

@@ -12,7 +12,7 @@ use k8s_openapi::api::networking::v1::IPBlock as RawIpBlock;
 use super::FieldError;
 
 /// A compiled `ipBlock`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpBlock {
     cidr: IpNet,
     except: Vec<IpNet>,
@@ -51,6 +51,11 @@ impl IpBlock {
     /// The (normalised) CIDR.
     pub fn cidr(&self) -> IpNet {
         self.cidr
+    }
+
+    /// The first and last address of the CIDR (exceptions not considered).
+    pub fn range(&self) -> (IpAddr, IpAddr) {
+        (self.cidr.network(), self.cidr.broadcast())
     }
 
     /// Whether this block is exactly one address (`/32` or `/128`) with no exceptions.

@@ -97,6 +97,14 @@ impl Selector {
         })
     }
 
+    /// A selector requiring exactly these labels (a Service's `selector`).
+    pub fn from_labels(labels: &Labels) -> Self {
+        Self {
+            match_labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            expressions: Vec::new(),
+        }
+    }
+
     /// Compiles an optional selector, where absence means "everything".
     pub fn compile_opt(selector: Option<&LabelSelector>, field: &str) -> Result<Self, FieldError> {
         selector.map_or_else(|| Ok(Self::everything()), |s| Self::compile(s, field))
@@ -136,6 +144,39 @@ impl Selector {
                     _ => None,
                 })
             })
+    }
+}
+
+impl Selector {
+    /// Every label key the selector looks at.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.match_labels
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(self.expressions.iter().map(|e| e.key.as_str()))
+    }
+}
+
+/// Kubernetes' string form (`app=ignite,tier in (a,b),!legacy`); `{}` for the empty selector.
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_everything() {
+            return f.write_str("{}");
+        }
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for e in &self.expressions {
+            parts.push(match &e.operator {
+                Operator::In(v) => format!("{} in ({})", e.key, v.join(",")),
+                Operator::NotIn(v) => format!("{} notin ({})", e.key, v.join(",")),
+                Operator::Exists => e.key.clone(),
+                Operator::DoesNotExist => format!("!{}", e.key),
+            });
+        }
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -276,6 +317,20 @@ mod tests {
             let err = Selector::compile(&raw, "spec.podSelector").expect_err("must be rejected");
             assert_eq!(err.field, format!("spec.podSelector.{field}"), "{e:?}");
         }
+    }
+
+    #[test]
+    fn displays_like_kubectl() {
+        let s = selector(
+            &[("app", "ignite")],
+            vec![
+                expr("tier", "In", &["a", "b"]),
+                expr("legacy", "DoesNotExist", &[]),
+            ],
+        );
+        assert_eq!(s.to_string(), "app=ignite,tier in (a,b),!legacy");
+        assert_eq!(Selector::everything().to_string(), "{}");
+        assert_eq!(s.keys().collect::<Vec<_>>(), vec!["app", "tier", "legacy"]);
     }
 
     #[test]

@@ -1,0 +1,400 @@
+//! The admission decision for a CREATE, UPDATE or DELETE of a NetworkPolicy.
+//!
+//! The namespace's whole policy set *after* the change is judged — policies are additive, so
+//! every one counts — for every Ignite pod (or, where none runs yet, a stand-in with the
+//! configured Ignite labels). Missing required flows lead, by the namespace's mode, to a denial,
+//! a patch of the incoming policy, or warnings. Pure: no I/O, no clock.
+
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use serde::Serialize;
+
+use super::{
+    config::{Compiled, Mode},
+    flows::{self, FlowKind, MissingFlow},
+    hints,
+    patch::{self, ManagedRule},
+    rules::{self, Additions},
+    targets::Environment,
+};
+use crate::policy::{Labels, PodInfo, Policy, PolicyChange, View};
+
+/// What is being done to the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A change to judge.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyRequest<'a> {
+    pub operation: Operation,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// The policy after the change; `None` for DELETE.
+    pub object: Option<&'a NetworkPolicy>,
+    /// A mode that overrides the namespace's.
+    pub mode: Option<Mode>,
+}
+
+/// The outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Admitted unchanged (possibly with warnings that need no action now).
+    Allowed,
+    /// Rejected: required flows would be cut.
+    Denied,
+    /// Admitted with the missing rules added.
+    Patched,
+    /// Admitted although required flows are cut (mode `warn`).
+    Warned,
+}
+
+/// A decision with everything needed to explain it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decision {
+    pub namespace: String,
+    pub name: String,
+    pub operation: Operation,
+    pub mode: Mode,
+    pub verdict: Verdict,
+    /// The Ignite pods judged (`namespace/name`), or the stand-in's labels.
+    pub ignite_pods: Vec<String>,
+    pub missing: Vec<MissingFlow>,
+    pub hints: Vec<String>,
+    /// Short (≤ 120 characters) warnings for the client.
+    pub warnings: Vec<String>,
+    /// The JSON Patch (when patched).
+    pub patch: Option<json_patch::Patch>,
+    /// The rules that would fix the missing flows, with where they must go.
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+    /// Why the patch could not be applied, when the mode is `patch` but the verdict is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpatchable: Option<String>,
+}
+
+/// The rules to add, and whether the incoming policy can take them.
+#[derive(Clone, Debug)]
+pub struct Fix {
+    pub additions: Additions,
+    /// The incoming policy selects the Ignite pods and affects the needed directions.
+    pub fits_incoming: bool,
+    /// The Ignite selector, for "add to a policy that selects …".
+    pub ignite_selector: String,
+}
+
+/// An invalid incoming policy.
+#[derive(Debug, thiserror::Error)]
+#[error("NetworkPolicy {namespace}/{name} is invalid: {error}")]
+pub struct InvalidPolicy {
+    pub namespace: String,
+    pub name: String,
+    pub error: crate::policy::FieldError,
+}
+
+/// The longest warning the API server passes on untruncated.
+pub const MAX_WARNING: usize = 120;
+
+/// Judges a change. An invalid incoming policy is an error, not a verdict.
+pub fn decide(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+) -> Result<Decision, InvalidPolicy> {
+    let compiled = req
+        .object
+        .map(|np| {
+            let mut np = np.clone();
+            np.metadata.namespace = Some(req.namespace.to_string());
+            if np.metadata.name.is_none() {
+                np.metadata.name = Some(req.name.to_string());
+            }
+            Policy::compile(&np)
+        })
+        .transpose()
+        .map_err(|error| InvalidPolicy {
+            namespace: req.namespace.to_string(),
+            name: req.name.to_string(),
+            error,
+        })?;
+
+    let ignite: Vec<&PodInfo> = env
+        .cluster
+        .pods_in(req.namespace)
+        .filter(|p| cfg.ignite_pods.iter().any(|s| s.matches(&p.labels)))
+        .collect();
+    let (mode, mut warnings) = namespace_mode(env, cfg, req, !ignite.is_empty());
+    let mut decision = Decision {
+        namespace: req.namespace.to_string(),
+        name: req.name.to_string(),
+        operation: req.operation,
+        mode,
+        verdict: Verdict::Allowed,
+        ignite_pods: Vec::new(),
+        missing: Vec::new(),
+        hints: Vec::new(),
+        warnings: Vec::new(),
+        patch: None,
+        fix: None,
+        unpatchable: None,
+    };
+    if mode == Mode::Off {
+        decision.warnings = warnings;
+        return Ok(decision);
+    }
+
+    let stand_in = stand_in(cfg, req.namespace);
+    let judged: Vec<&PodInfo> = if ignite.is_empty() {
+        vec![&stand_in]
+    } else {
+        ignite
+    };
+    decision.ignite_pods = if judged[0].name == STAND_IN {
+        vec![format!(
+            "{}/{STAND_IN} ({})",
+            req.namespace,
+            cfg.ignite_pods[0].to_string()
+        )]
+    } else {
+        judged
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect()
+    };
+    let change = PolicyChange {
+        namespace: req.namespace,
+        name: req.name,
+        policy: compiled.as_ref(),
+    };
+    let view = View::with_change(&env.cluster, change);
+    let report = flows::check(&view, env, cfg, req.namespace, &judged);
+
+    if !report.peer_warnings.is_empty() {
+        let mut ports: Vec<String> = report
+            .peer_warnings
+            .iter()
+            .map(|w| format!("{}/{}", w.port, w.protocol))
+            .collect();
+        ports.dedup();
+        warnings.push(short(&format!(
+            "scaling beyond one node will fail: Ignite peers cannot reach each other on {}",
+            ports.join(", ")
+        )));
+    }
+    if !report.missing.is_empty() {
+        for problem in env.dns.problems.iter().chain(&env.api_server.problems) {
+            warnings.push(short(problem));
+        }
+    }
+    decision.hints = hints::find(&view, env, judged[0], &report.missing);
+    decision.missing = report.missing;
+    decision.warnings = warnings;
+    if decision.missing.is_empty() {
+        return Ok(decision);
+    }
+
+    let additions = rules::for_missing(&decision.missing, env, cfg);
+    let fits_incoming = compiled
+        .as_ref()
+        .is_some_and(|p| fits(p, judged[0], &additions));
+    decision.fix = Some(Fix {
+        additions: additions.clone(),
+        fits_incoming,
+        ignite_selector: cfg.ignite_pods[0].to_string(),
+    });
+
+    match mode {
+        Mode::Off => unreachable!("handled above"),
+        Mode::Enforce => decision.verdict = Verdict::Denied,
+        Mode::Warn => {
+            decision.verdict = Verdict::Warned;
+            for m in &decision.missing {
+                decision.warnings.push(short(&format!(
+                    "Ignite loses {} to {} {}/{}",
+                    m.flow, m.target, m.port, m.protocol
+                )));
+            }
+        }
+        Mode::Patch => match try_patch(env, cfg, req, &additions, fits_incoming, &judged) {
+            Ok(patch) => {
+                decision.verdict = Verdict::Patched;
+                let others = compiled.as_ref().is_some_and(|p| {
+                    env.cluster.pods_in(req.namespace).any(|pod| {
+                        p.pod_selector.matches(&pod.labels)
+                            && !cfg.ignite_pods.iter().any(|s| s.matches(&pod.labels))
+                    })
+                });
+                if others {
+                    decision.warnings.push(short(&format!(
+                        "{} also selects non-Ignite pods: they get the added Ignite rules too",
+                        req.name
+                    )));
+                }
+                decision.warnings.push(short(&format!(
+                    "ignite-netpol added {} rule(s) for {}",
+                    additions.egress.len() + additions.ingress.len(),
+                    kinds(&decision.missing)
+                )));
+                decision.patch = Some(patch);
+            }
+            Err(why) => {
+                decision.verdict = Verdict::Denied;
+                decision.unpatchable = Some(why);
+            }
+        },
+    }
+    Ok(decision)
+}
+
+/// The name of the stand-in pod judged where no Ignite pod runs yet.
+pub const STAND_IN: &str = "<next ignite pod>";
+
+fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
+    let labels: Labels = cfg.config.ignite_pods[0]
+        .match_labels
+        .clone()
+        .unwrap_or_default();
+    let mut ports = Vec::new();
+    for port in cfg.config.peer_ports() {
+        ports.push(crate::policy::ContainerPort {
+            name: None,
+            port,
+            protocol: crate::policy::Protocol::Tcp,
+        });
+    }
+    PodInfo {
+        namespace: namespace.to_string(),
+        name: STAND_IN.to_string(),
+        labels,
+        ips: Vec::new(),
+        host_network: false,
+        ports,
+    }
+}
+
+fn namespace_mode(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+    has_ignite: bool,
+) -> (Mode, Vec<String>) {
+    if let Some(mode) = req.mode {
+        return (mode, Vec::new());
+    }
+    let label = env
+        .cluster
+        .namespace(req.namespace)
+        .and_then(|ns| ns.labels.get(&cfg.config.mode_label));
+    match label {
+        Some(value) => match value.parse() {
+            Ok(mode) => (mode, Vec::new()),
+            Err(_) => (
+                Mode::Enforce,
+                vec![short(&format!(
+                    "unknown {}={value:?} on namespace {}: enforcing",
+                    cfg.config.mode_label, req.namespace
+                ))],
+            ),
+        },
+        None if has_ignite => (cfg.config.default_mode, Vec::new()),
+        None => (Mode::Off, Vec::new()),
+    }
+}
+
+/// Whether `policy` can carry `additions`: it must select the Ignite pods and affect each
+/// direction it would get rules for (adding rules never changes which pods a policy isolates).
+fn fits(policy: &Policy, ignite: &PodInfo, additions: &Additions) -> bool {
+    policy.pod_selector.matches(&ignite.labels)
+        && (additions.egress.is_empty() || policy.egress.is_some())
+        && (additions.ingress.is_empty() || policy.ingress.is_some())
+        && !additions.is_empty()
+}
+
+fn try_patch(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+    additions: &Additions,
+    fits_incoming: bool,
+    judged: &[&PodInfo],
+) -> Result<json_patch::Patch, String> {
+    let Some(object) = req.object.filter(|_| req.operation != Operation::Delete) else {
+        return Err("a deletion cannot be patched".into());
+    };
+    if additions.is_empty() {
+        return Err("the missing flows are blocked by other pods' ingress policies, which this policy cannot fix".into());
+    }
+    if !fits_incoming {
+        return Err(format!(
+            "{} does not select the Ignite pods for the needed directions, so rules added to it would not apply",
+            req.name
+        ));
+    }
+    let original = serde_json::to_value(object).map_err(|e| e.to_string())?;
+    let patch = patch::build(&original, additions);
+    let mut patched = original;
+    json_patch::patch(&mut patched, &patch)
+        .map_err(|e| format!("the patch does not apply: {e}"))?;
+    let patched: NetworkPolicy = serde_json::from_value(patched)
+        .map_err(|e| format!("the patched policy is not a NetworkPolicy: {e}"))?;
+    let mut np = patched;
+    np.metadata.namespace = Some(req.namespace.to_string());
+    np.metadata.name.get_or_insert_with(|| req.name.to_string());
+    let compiled =
+        Policy::compile(&np).map_err(|e| format!("the patched policy is invalid: {e}"))?;
+    let view = View::with_change(
+        &env.cluster,
+        PolicyChange {
+            namespace: req.namespace,
+            name: req.name,
+            policy: Some(&compiled),
+        },
+    );
+    let after = flows::check(&view, env, cfg, req.namespace, judged);
+    if after.missing.is_empty() {
+        Ok(patch)
+    } else {
+        let left: Vec<String> = after
+            .missing
+            .iter()
+            .map(|m| format!("{} to {} {}/{}", m.flow, m.target, m.port, m.protocol))
+            .collect();
+        Err(format!(
+            "even with the added rules, other policies still block: {}",
+            left.join(", ")
+        ))
+    }
+}
+
+/// The flow kinds in `missing`, e.g. `dns, apiserver`.
+pub fn kinds(missing: &[MissingFlow]) -> String {
+    let mut kinds: Vec<FlowKind> = missing.iter().map(|m| m.flow).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Truncates a warning to what the API server passes on.
+pub fn short(s: &str) -> String {
+    if s.chars().count() <= MAX_WARNING {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(MAX_WARNING - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The rules a patch recorded, for the reconciler and tests.
+pub fn recorded_rules(policy: &NetworkPolicy) -> Vec<ManagedRule> {
+    serde_json::to_value(policy)
+        .map(|v| patch::managed_rules(&v))
+        .unwrap_or_default()
+}

@@ -1,0 +1,410 @@
+//! The flows Ignite needs, and which of them a policy set cuts.
+//!
+//! For each Ignite pod: DNS (UDP and TCP to every DNS pod on its real port, and to extra DNS
+//! addresses), the API server (every endpoint on its real port, and the ClusterIP on 443), peers
+//! (to every other Ignite pod on each peer port, checked on both the sender's egress and the
+//! receiver's ingress) and configured extra flows.
+//!
+//! Pods that no policy can tell apart get the same answers, so they are judged once: two Ignite
+//! pods are alike when they share a namespace, the labels that any relevant policy's selectors
+//! look at, their container ports (for named ports) and their membership in every relevant
+//! ipBlock. A StatefulSet of 100 Ignite pods is then one class, judged by two of its members.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    net::IpAddr,
+};
+
+use serde::Serialize;
+
+use super::{config::Compiled, config::FlowDirection, targets::Environment};
+use crate::policy::{
+    Connection, ContainerPort, Endpoint, IpBlock, Peer, PodInfo, Protocol, Side, SideStatus,
+    Verdict, View,
+};
+
+/// What a required flow is for.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowKind {
+    Dns,
+    Apiserver,
+    Peer,
+    Extra,
+}
+
+impl fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dns => "dns",
+            Self::Apiserver => "apiserver",
+            Self::Peer => "peer",
+            Self::Extra => "extra",
+        })
+    }
+}
+
+/// A required flow that the policies do not allow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingFlow {
+    pub flow: FlowKind,
+    /// The source, e.g. `cache-ns/ignite-0` or `cache-ns/ignite-0 (+99 like it)`.
+    pub from: String,
+    /// The destination, e.g. `kube-system/coredns-…` or `192.168.49.2 (API server endpoint)`.
+    pub target: String,
+    #[serde(skip)]
+    pub target_ip: Option<IpAddr>,
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Which side blocks it and why.
+    pub reason: String,
+    /// The source's egress blocks it.
+    #[serde(skip)]
+    pub egress_blocked: bool,
+    /// The destination's ingress blocks it.
+    #[serde(skip)]
+    pub ingress_blocked: bool,
+    /// For `extra` flows, the configured name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The flows a policy set cuts.
+#[derive(Clone, Debug, Default)]
+pub struct FlowReport {
+    /// Required flows that are cut.
+    pub missing: Vec<MissingFlow>,
+    /// Peer flows that are cut while fewer than two Ignite pods run: scaling out will fail.
+    pub peer_warnings: Vec<MissingFlow>,
+    /// How many connections were evaluated.
+    pub evaluated: usize,
+}
+
+/// Judges every required flow of `ignite` (the Ignite pods of `namespace`, or one stand-in when
+/// none runs yet) under `view`.
+pub fn check(
+    view: &View<'_>,
+    env: &Environment,
+    cfg: &Compiled,
+    namespace: &str,
+    ignite: &[&PodInfo],
+) -> FlowReport {
+    let mut report = FlowReport::default();
+    let mut relevant: Vec<&str> = vec![namespace, env.dns.namespace.as_str()];
+    relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
+    let classes = classes(view, &relevant, ignite);
+    let judge = |kind: FlowKind,
+                 name: Option<&str>,
+                 from: &Member,
+                 to: Endpoint<'_>,
+                 target: String,
+                 port: u16,
+                 protocol: Protocol,
+                 warn_only: bool,
+                 report: &mut FlowReport| {
+        report.evaluated += 1;
+        let verdict = view.evaluate(&Connection {
+            from: Endpoint::Pod(from.pod),
+            to,
+            port,
+            protocol,
+        });
+        if verdict.allowed {
+            return;
+        }
+        let flow = MissingFlow {
+            flow: kind,
+            from: from.label.clone(),
+            target_ip: match to {
+                Endpoint::Ip(ip) => Some(ip),
+                Endpoint::Pod(_) => None,
+            },
+            target,
+            port,
+            protocol,
+            reason: reason(&verdict, from.pod, to),
+            egress_blocked: !verdict.egress.allows(),
+            ingress_blocked: !verdict.ingress.allows(),
+            name: name.map(str::to_string),
+        };
+        if warn_only {
+            report.peer_warnings.push(flow)
+        } else {
+            report.missing.push(flow)
+        }
+    };
+
+    let config = &cfg.config;
+    for class in &classes {
+        let from = &class[0];
+        for dns in env.dns_pods() {
+            for &(port, proto) in &env.dns.ports {
+                judge(
+                    FlowKind::Dns,
+                    None,
+                    from,
+                    Endpoint::Pod(dns),
+                    pod_name(dns),
+                    port,
+                    proto,
+                    false,
+                    &mut report,
+                );
+            }
+        }
+        for &ip in &env.dns.addresses {
+            for &(port, proto) in &env.dns.service_ports {
+                judge(
+                    FlowKind::Dns,
+                    None,
+                    from,
+                    Endpoint::Ip(ip),
+                    format!("{ip} (DNS address)"),
+                    port,
+                    proto,
+                    false,
+                    &mut report,
+                );
+            }
+        }
+        if config.profile.needs_api_server() {
+            for &(ip, port) in &env.api_server.endpoints {
+                judge(
+                    FlowKind::Apiserver,
+                    None,
+                    from,
+                    Endpoint::Ip(ip),
+                    format!("{ip} (API server endpoint)"),
+                    port,
+                    Protocol::Tcp,
+                    false,
+                    &mut report,
+                );
+            }
+            if let Some((ip, port)) = env.api_server.cluster_ip {
+                let target = format!("{ip} (Service {})", config.api_server.service);
+                judge(
+                    FlowKind::Apiserver,
+                    None,
+                    from,
+                    Endpoint::Ip(ip),
+                    target,
+                    port,
+                    Protocol::Tcp,
+                    false,
+                    &mut report,
+                );
+            }
+        }
+        for (flow, selector) in &cfg.extra_flows {
+            let others = view
+                .cluster
+                .pods_in(&flow.namespace)
+                .filter(|p| selector.matches(&p.labels));
+            for other in others {
+                match flow.direction {
+                    FlowDirection::Egress => judge(
+                        FlowKind::Extra,
+                        Some(&flow.name),
+                        from,
+                        Endpoint::Pod(other),
+                        pod_name(other),
+                        flow.port,
+                        flow.protocol,
+                        false,
+                        &mut report,
+                    ),
+                    FlowDirection::Ingress => {
+                        let them = Member {
+                            pod: other,
+                            label: pod_name(other),
+                        };
+                        let target = from.label.clone();
+                        judge(
+                            FlowKind::Extra,
+                            Some(&flow.name),
+                            &them,
+                            Endpoint::Pod(from.pod),
+                            target,
+                            flow.port,
+                            flow.protocol,
+                            false,
+                            &mut report,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // Peers: every ordered pair of classes, and two members within a class. With fewer than two
+    // Ignite pods, a pod talking to one like itself stands for the next node: a warning only.
+    let required = ignite.len() >= 2;
+    let mut ports: Vec<u16> = Vec::new();
+    for base in config.peer_ports() {
+        ports.push(base);
+        if config.peers.port_range > 1 {
+            ports.push(base + (config.peers.port_range - 1));
+        }
+    }
+    for (i, a) in classes.iter().enumerate() {
+        for (j, b) in classes.iter().enumerate() {
+            let (from, to) = match (i == j, required) {
+                (true, true) if a.len() >= 2 => (&a[0], &a[1]),
+                (true, true) => continue,
+                (true, false) => (&a[0], &a[0]),
+                (false, _) => (&a[0], &b[0]),
+            };
+            for &port in &ports {
+                let target = if required {
+                    to.label.clone()
+                } else {
+                    format!("another Ignite pod like {}", pod_name(to.pod))
+                };
+                judge(
+                    FlowKind::Peer,
+                    None,
+                    from,
+                    Endpoint::Pod(to.pod),
+                    target,
+                    port,
+                    Protocol::Tcp,
+                    !required,
+                    &mut report,
+                );
+            }
+        }
+    }
+    report
+}
+
+/// One Ignite pod standing for its class.
+struct Member<'a> {
+    pod: &'a PodInfo,
+    label: String,
+}
+
+fn pod_name(p: &PodInfo) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+/// Groups pods that no relevant policy can tell apart; each class keeps up to two members.
+fn classes<'a>(view: &View<'_>, namespaces: &[&str], pods: &[&'a PodInfo]) -> Vec<Vec<Member<'a>>> {
+    let mut keys: BTreeSet<&str> = BTreeSet::new();
+    let mut blocks: Vec<&IpBlock> = Vec::new();
+    let mut seen_ns: BTreeSet<&str> = BTreeSet::new();
+    for ns in namespaces {
+        if !seen_ns.insert(ns) {
+            continue;
+        }
+        for policy in view.policies_in(ns) {
+            keys.extend(policy.pod_selector.keys());
+            for rule in policy.ingress.iter().chain(policy.egress.iter()).flatten() {
+                for peer in &rule.peers {
+                    match peer {
+                        Peer::Pods { pods, .. } => keys.extend(pods.keys()),
+                        Peer::Block(b) => blocks.push(b),
+                    }
+                }
+            }
+        }
+    }
+    // Which blocks contain each pod: pods sorted by address, each block looked up as a range,
+    // so thousands of blocks and pods cost O(blocks · log pods), not blocks × pods.
+    let mut by_ip: Vec<(IpAddr, usize)> = pods
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.ips.iter().map(move |ip| (*ip, i)))
+        .collect();
+    by_ip.sort_unstable();
+    blocks.sort_unstable();
+    blocks.dedup();
+    let mut membership: Vec<Vec<usize>> = vec![Vec::new(); pods.len()];
+    for (b, block) in blocks.iter().enumerate() {
+        let (first, last) = block.range();
+        let lo = by_ip.partition_point(|(ip, _)| *ip < first);
+        let hi = by_ip.partition_point(|(ip, _)| *ip <= last);
+        for (ip, pod) in &by_ip[lo..hi] {
+            if block.contains(ip) && membership[*pod].last() != Some(&b) {
+                membership[*pod].push(b);
+            }
+        }
+    }
+
+    type Signature<'s> = (
+        &'s str,
+        Vec<(&'s str, &'s str)>,
+        &'s [ContainerPort],
+        Vec<usize>,
+        bool,
+    );
+    let mut order: Vec<Signature<'a>> = Vec::new();
+    let mut groups: HashMap<Signature<'a>, Vec<&'a PodInfo>> = HashMap::new();
+    for (&pod, member_of) in pods.iter().zip(membership) {
+        let labels = pod
+            .labels
+            .iter()
+            .filter(|(k, _)| keys.contains(k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let sig: Signature<'a> = (
+            pod.namespace.as_str(),
+            labels,
+            pod.ports.as_slice(),
+            member_of,
+            pod.host_network,
+        );
+        let group = groups.entry(sig.clone()).or_default();
+        if group.is_empty() {
+            order.push(sig);
+        }
+        group.push(pod);
+    }
+    order
+        .into_iter()
+        .filter_map(|sig| groups.remove(&sig))
+        .map(|members| {
+            let more = members.len() - 1;
+            members
+                .iter()
+                .take(2)
+                .map(|p| Member {
+                    pod: p,
+                    label: if more == 0 {
+                        pod_name(p)
+                    } else {
+                        format!("{} (+{more} like it)", pod_name(p))
+                    },
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Why a connection is cut, from its verdict.
+fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
+    let side = |s: &Side, who: String, dir: &str| -> Option<String> {
+        (s.status == SideStatus::Denied).then(|| {
+            let by: Vec<_> = s.isolated_by.iter().map(ToString::to_string).collect();
+            format!(
+                "{dir} of {who} is isolated by {} and no rule allows it",
+                by.join(", ")
+            )
+        })
+    };
+    let to_name = match to {
+        Endpoint::Pod(p) => pod_name(p),
+        Endpoint::Ip(ip) => ip.to_string(),
+    };
+    [
+        side(&v.egress, pod_name(from), "egress"),
+        side(&v.ingress, to_name, "ingress"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("; ")
+}

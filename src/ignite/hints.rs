@@ -1,0 +1,187 @@
+//! Hints for the classic mistakes behind a cut-off Ignite, found in the rules of the policies
+//! that select the Ignite pods:
+//!
+//! - a lone `podSelector` aimed at the DNS pods (it means the policy's own namespace);
+//! - a `namespaceSelector` that matches no namespace (`zone: kube-system`);
+//! - a selector aimed at the API server (it is no pod: only `ipBlock` reaches it);
+//! - UDP 53 without TCP 53; port 53 where the DNS pods listen on another port (5353);
+//! - an `ipBlock` of a pod IP (pod IPs change); a named port toward addresses.
+
+use std::fmt::Write;
+
+use super::{
+    flows::{FlowKind, MissingFlow},
+    targets::Environment,
+};
+use crate::policy::{NamespaceScope, Peer, PodInfo, PortMatch, Protocol, View};
+
+/// Finds the hints for `ignite` (one Ignite pod, or its stand-in) given what is missing.
+pub fn find(
+    view: &View<'_>,
+    env: &Environment,
+    ignite: &PodInfo,
+    missing: &[MissingFlow],
+) -> Vec<String> {
+    let cut = |kind: FlowKind| missing.iter().any(|m| m.flow == kind);
+    let cut_proto = |kind: FlowKind, proto: Protocol| {
+        missing
+            .iter()
+            .any(|m| m.flow == kind && m.protocol == proto)
+    };
+    let mut hints: Vec<String> = Vec::new();
+    let mut push = |h: String| {
+        if !hints.contains(&h) {
+            hints.push(h);
+        }
+    };
+    let dns_pods: Vec<&PodInfo> = env.dns_pods().collect();
+    let dns_listens_on_53 = env.dns.ports.iter().any(|(p, _)| *p == 53);
+    let api_ports: Vec<u16> = env
+        .api_server
+        .endpoints
+        .iter()
+        .chain(env.api_server.cluster_ip.iter())
+        .map(|(_, p)| *p)
+        .collect();
+
+    for policy in view.selecting(ignite) {
+        let Some(rules) = policy.egress.as_ref() else {
+            continue;
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            let at = format!("{}/{} egress[{i}]", policy.namespace, policy.name);
+            for (j, peer) in rule.peers.iter().enumerate() {
+                let at = format!("{at}.to[{j}]");
+                match peer {
+                    Peer::Pods {
+                        namespaces: NamespaceScope::Own,
+                        pods,
+                    } => {
+                        let aims_at_dns = policy.namespace != env.dns.namespace
+                            && !pods.is_everything()
+                            && dns_pods.iter().any(|d| pods.matches(&d.labels));
+                        if aims_at_dns {
+                            push(format!(
+                                "{at}: podSelector {pods} without namespaceSelector selects pods in {} only, but the DNS pods run in {}: \
+                                 add namespaceSelector kubernetes.io/metadata.name={} to the same entry",
+                                policy.namespace, env.dns.namespace, env.dns.namespace
+                            ));
+                        }
+                    }
+                    Peer::Pods {
+                        namespaces: NamespaceScope::Matching(sel),
+                        ..
+                    } => {
+                        if !sel.is_everything()
+                            && !view.cluster.namespaces().any(|ns| sel.matches(&ns.labels))
+                        {
+                            let mut h =
+                                format!("{at}: namespaceSelector {sel} matches no namespace");
+                            if let Some(name) = sel
+                                .match_labels()
+                                .find_map(|(_, v)| view.cluster.namespace(v))
+                                .map(|n| n.name.clone())
+                            {
+                                let _ = write!(
+                                    h,
+                                    "; to select namespace {name} use kubernetes.io/metadata.name={name}"
+                                );
+                            } else {
+                                h.push_str(
+                                    "; every namespace carries kubernetes.io/metadata.name=<name>",
+                                );
+                            }
+                            push(h);
+                        }
+                        let aims_at_api = cut(FlowKind::Apiserver)
+                            && (sel.match_labels().any(|(_, v)| v == "kube-system" || v == "default")
+                                || rule.ports.iter().any(|p| matches!(p.port, PortMatch::Range { start, end } if api_ports.iter().any(|a| (start..=end).contains(a)))));
+                        if aims_at_api {
+                            push(format!(
+                                "{at}: a selector cannot match the API server — it is no pod (a hostNetwork static pod or outside the cluster): allow its addresses with ipBlock"
+                            ));
+                        }
+                    }
+                    Peer::Block(block) => {
+                        if let Some(ip) = block.single_address()
+                            && let Some(pod) = view
+                                .cluster
+                                .pods()
+                                .iter()
+                                .find(|p| !p.host_network && p.ips.contains(&ip))
+                        {
+                            push(format!(
+                                "{at}: ipBlock {} is the IP of pod {}/{}; pod IPs change when pods restart: select the pod with podSelector",
+                                block.cidr(),
+                                pod.namespace,
+                                pod.name
+                            ));
+                        }
+                    }
+                }
+            }
+            let only_blocks =
+                !rule.peers.is_empty() && rule.peers.iter().all(|p| matches!(p, Peer::Block(_)));
+            for (k, p) in rule.ports.iter().enumerate() {
+                if let PortMatch::Named(name) = &p.port
+                    && only_blocks
+                {
+                    push(format!(
+                        "{at}.ports[{k}]: named port {name:?} never matches an ipBlock destination (only pods declare port names): use the number"
+                    ));
+                }
+            }
+            let has = |n: u16, proto: Protocol| {
+                rule.ports.iter().any(|p| p.protocol == proto && matches!(p.port, PortMatch::Range { start, end } if (start..=end).contains(&n)))
+            };
+            if cut_proto(FlowKind::Dns, Protocol::Tcp)
+                && has(53, Protocol::Udp)
+                && !has(53, Protocol::Tcp)
+            {
+                push(format!(
+                    "{at}: allows DNS over UDP 53 but not TCP 53; DNS falls back to TCP for large answers: allow both"
+                ));
+            }
+            if cut(FlowKind::Dns)
+                && !dns_listens_on_53
+                && (has(53, Protocol::Udp) || has(53, Protocol::Tcp))
+            {
+                let real: Vec<String> = env
+                    .dns
+                    .ports
+                    .iter()
+                    .map(|(p, proto)| format!("{p}/{proto}"))
+                    .collect();
+                push(format!(
+                    "{at}: allows port 53, but the DNS pods listen on {} behind Service port 53; policies see the port after DNAT",
+                    real.join(", ")
+                ));
+            }
+        }
+    }
+    if cut(FlowKind::Apiserver) {
+        let mut targets: Vec<String> = env
+            .api_server
+            .endpoints
+            .iter()
+            .map(|(ip, p)| format!("{ip}:{p}"))
+            .collect();
+        let mut h = String::from(
+            "the API server is not a pod, so no podSelector or namespaceSelector matches it; ",
+        );
+        if let Some((ip, p)) = env.api_server.cluster_ip {
+            targets.push(format!("{ip}:{p}"));
+        }
+        let _ = write!(
+            h,
+            "after Service DNAT packets go to its endpoints: allow {} with ipBlock /32 rules",
+            if targets.is_empty() {
+                "its addresses".to_string()
+            } else {
+                targets.join(" and ")
+            }
+        );
+        push(h);
+    }
+    hints
+}

@@ -1,0 +1,24 @@
+//! What Apache Ignite needs from the network, and the admission decision. Pure: no I/O.
+//!
+//! - [`config`]: which pods are Ignite, modes, profiles of required flows, DNS and API server.
+//! - [`targets`]: where DNS and the API server really are (after DNAT), from the cluster view.
+//! - [`flows`]: which required flows a policy set cuts, judged once per class of alike pods.
+//! - [`hints`]: the classic mistakes behind a cut.
+//! - [`rules`] and [`patch`]: the smallest rules that fix it, as a JSON Patch on the incoming policy.
+//! - [`decision`]: CREATE/UPDATE/DELETE → allowed, denied, patched or warned.
+//! - [`message`]: the text a person reads.
+//! - [`generate`]: the most restrictive egress policy that lets Ignite work.
+
+pub mod config;
+pub mod decision;
+pub mod flows;
+pub mod generate;
+pub mod hints;
+pub mod message;
+pub mod patch;
+pub mod rules;
+pub mod targets;
+
+pub use config::{Compiled, Config, Mode};
+pub use decision::{Decision, Operation, PolicyRequest, Verdict, decide};
+pub use targets::Environment;

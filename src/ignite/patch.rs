@@ -1,0 +1,102 @@
+//! The JSON Patch (RFC 6902) that appends the missing rules to the incoming policy and records
+//! them in the `ignite-netpol.io/managed-rules` annotation, so they can be found and kept
+//! current later. Operations are built as typed `json_patch` values and only then encoded.
+
+use json_patch::{AddOperation, Patch, PatchOperation};
+use jsonptr::PointerBuf;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{flows::FlowKind, rules::Additions};
+use crate::policy::Direction;
+
+/// The annotation that lists the rules ignite-netpol added to a policy.
+pub const MANAGED_RULES_ANNOTATION: &str = "ignite-netpol.io/managed-rules";
+
+/// One rule ignite-netpol manages: where it is and what flow it is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedRule {
+    pub direction: Direction,
+    pub index: usize,
+    pub flow: FlowKind,
+}
+
+/// The rules recorded in a policy's annotation (none when absent or unreadable).
+pub fn managed_rules(policy: &Value) -> Vec<ManagedRule> {
+    policy
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(MANAGED_RULES_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+fn add(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+/// The patch that appends `additions` to `policy` (a NetworkPolicy as JSON).
+pub fn build(policy: &Value, additions: &Additions) -> Patch {
+    let mut ops = Vec::new();
+    let mut managed = managed_rules(policy);
+    let mut append = |key: &str,
+                      direction: Direction,
+                      rules: Vec<(FlowKind, Value)>,
+                      ops: &mut Vec<PatchOperation>| {
+        if rules.is_empty() {
+            return;
+        }
+        let existing = policy
+            .pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .map(Vec::len);
+        let start = existing.unwrap_or(0);
+        for (i, (flow, _)) in rules.iter().enumerate() {
+            managed.push(ManagedRule {
+                direction,
+                index: start + i,
+                flow: *flow,
+            });
+        }
+        match existing {
+            Some(_) => ops.extend(rules.into_iter().map(|(_, r)| add(&["spec", key, "-"], r))),
+            None => ops.push(add(
+                &["spec", key],
+                Value::Array(rules.into_iter().map(|(_, r)| r).collect()),
+            )),
+        }
+    };
+    let egress = additions
+        .egress
+        .iter()
+        .map(|(f, r)| (*f, json(r)))
+        .collect();
+    let ingress = additions
+        .ingress
+        .iter()
+        .map(|(f, r)| (*f, json(r)))
+        .collect();
+    append("egress", Direction::Egress, egress, &mut ops);
+    append("ingress", Direction::Ingress, ingress, &mut ops);
+
+    let recorded = Value::String(serde_json::to_string(&managed).unwrap_or_default());
+    match policy.pointer("/metadata/annotations") {
+        Some(Value::Object(_)) => ops.push(add(
+            &["metadata", "annotations", MANAGED_RULES_ANNOTATION],
+            recorded,
+        )),
+        _ => ops.push(add(
+            &["metadata", "annotations"],
+            serde_json::json!({ MANAGED_RULES_ANNOTATION: recorded }),
+        )),
+    }
+    Patch(ops)
+}
+
+/// A rule as JSON; k8s-openapi types always serialise (string keys only).
+fn json<T: Serialize>(rule: &T) -> Value {
+    serde_json::to_value(rule).unwrap_or(Value::Null)
+}

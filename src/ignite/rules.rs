@@ -1,0 +1,224 @@
+//! The rules that give Ignite back what it needs — exactly those flows, nothing more:
+//!
+//! - DNS: to the DNS pods, selected by `kubernetes.io/metadata.name` of their namespace **and**
+//!   their Service's selector, on their real ports, UDP and TCP; extra DNS addresses by `/32`
+//!   (`/128`) ipBlocks on the Service ports.
+//! - API server: `/32` (`/128`) ipBlocks of every endpoint on its real port, and of the
+//!   ClusterIP on the Service port.
+//! - Peers: to (and, for ingress, from) pods with the Ignite labels on the peer ports.
+//! - Extra flows: the configured namespace and pods on the configured port.
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use k8s_openapi::{
+    api::networking::v1::{
+        IPBlock, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+        NetworkPolicyPort,
+    },
+    apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
+};
+
+use super::{
+    config::{Compiled, FlowDirection},
+    flows::{FlowKind, MissingFlow},
+    targets::Environment,
+};
+use crate::policy::{NAMESPACE_NAME_LABEL, Protocol};
+
+/// Rules to add to a policy, each with the flow it is for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Additions {
+    pub egress: Vec<(FlowKind, NetworkPolicyEgressRule)>,
+    pub ingress: Vec<(FlowKind, NetworkPolicyIngressRule)>,
+}
+
+impl Additions {
+    /// Whether there is nothing to add.
+    pub fn is_empty(&self) -> bool {
+        self.egress.is_empty() && self.ingress.is_empty()
+    }
+}
+
+fn port(n: u16, protocol: Protocol, end: Option<u16>) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(i32::from(n))),
+        end_port: end.map(i32::from),
+        protocol: Some(protocol.as_str().to_string()),
+    }
+}
+
+fn host_block(ip: IpAddr) -> NetworkPolicyPeer {
+    let prefix = if ip.is_ipv4() { 32 } else { 128 };
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: format!("{ip}/{prefix}"),
+            except: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn labels(map: &BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(map.clone()),
+        match_expressions: None,
+    }
+}
+
+fn namespace_named(ns: &str) -> LabelSelector {
+    labels(&BTreeMap::from([(
+        NAMESPACE_NAME_LABEL.to_string(),
+        ns.to_string(),
+    )]))
+}
+
+/// The labels that name Ignite pods in written rules: the first configured selector.
+pub fn ignite_selector(cfg: &Compiled) -> LabelSelector {
+    cfg.config.ignite_pods[0].clone()
+}
+
+/// The peer ports as rule ports (with `endPort` when a port range is configured).
+fn peer_ports(cfg: &Compiled) -> Vec<NetworkPolicyPort> {
+    let range = cfg.config.peers.port_range;
+    cfg.config
+        .peer_ports()
+        .into_iter()
+        .map(|p| port(p, Protocol::Tcp, (range > 1).then(|| p + (range - 1))))
+        .collect()
+}
+
+/// The DNS rule: DNS pods on their real ports, plus extra addresses on the Service ports.
+pub fn dns_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
+    let mut rules = vec![NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_named(&env.dns.namespace)),
+            pod_selector: Some(labels(&env.dns.pod_labels)),
+            ip_block: None,
+        }]),
+        ports: Some(
+            env.dns
+                .ports
+                .iter()
+                .map(|&(p, proto)| port(p, proto, None))
+                .collect(),
+        ),
+    }];
+    if !env.dns.addresses.is_empty() {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(env.dns.addresses.iter().map(|ip| host_block(*ip)).collect()),
+            ports: Some(
+                env.dns
+                    .service_ports
+                    .iter()
+                    .map(|&(p, proto)| port(p, proto, None))
+                    .collect(),
+            ),
+        });
+    }
+    rules
+}
+
+/// The API server rules: one per port, each listing the addresses reached on it.
+pub fn api_server_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
+    let mut by_port: BTreeMap<u16, Vec<IpAddr>> = BTreeMap::new();
+    for &(ip, p) in env
+        .api_server
+        .endpoints
+        .iter()
+        .chain(env.api_server.cluster_ip.iter())
+    {
+        let ips = by_port.entry(p).or_default();
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    by_port
+        .into_iter()
+        .map(|(p, ips)| NetworkPolicyEgressRule {
+            to: Some(ips.into_iter().map(host_block).collect()),
+            ports: Some(vec![port(p, Protocol::Tcp, None)]),
+        })
+        .collect()
+}
+
+/// Egress to the other Ignite pods on the peer ports.
+pub fn peer_egress_rule(cfg: &Compiled) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            pod_selector: Some(ignite_selector(cfg)),
+            ..Default::default()
+        }]),
+        ports: Some(peer_ports(cfg)),
+    }
+}
+
+/// Ingress from the other Ignite pods on the peer ports.
+pub fn peer_ingress_rule(cfg: &Compiled) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(vec![NetworkPolicyPeer {
+            pod_selector: Some(ignite_selector(cfg)),
+            ..Default::default()
+        }]),
+        ports: Some(peer_ports(cfg)),
+    }
+}
+
+/// The rules that fix `missing`, for a policy that selects the Ignite pods. Flows blocked only
+/// at another pod's ingress (e.g. a DNS pod's) cannot be fixed there and get no rule.
+pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -> Additions {
+    let mut add = Additions::default();
+    let egress = |kind: FlowKind| missing.iter().any(|m| m.flow == kind && m.egress_blocked);
+    if egress(FlowKind::Dns) {
+        add.egress
+            .extend(dns_rules(env).into_iter().map(|r| (FlowKind::Dns, r)));
+    }
+    if egress(FlowKind::Apiserver) {
+        add.egress.extend(
+            api_server_rules(env)
+                .into_iter()
+                .map(|r| (FlowKind::Apiserver, r)),
+        );
+    }
+    if egress(FlowKind::Peer) {
+        add.egress.push((FlowKind::Peer, peer_egress_rule(cfg)));
+    }
+    if missing
+        .iter()
+        .any(|m| m.flow == FlowKind::Peer && m.ingress_blocked)
+    {
+        add.ingress.push((FlowKind::Peer, peer_ingress_rule(cfg)));
+    }
+    for (flow, _) in &cfg.extra_flows {
+        let cut = missing
+            .iter()
+            .filter(|m| m.flow == FlowKind::Extra && m.name.as_deref() == Some(flow.name.as_str()));
+        let peer = NetworkPolicyPeer {
+            namespace_selector: Some(namespace_named(&flow.namespace)),
+            pod_selector: flow.pod_selector.clone(),
+            ip_block: None,
+        };
+        let ports = Some(vec![port(flow.port, flow.protocol, None)]);
+        match flow.direction {
+            FlowDirection::Egress if cut.clone().any(|m| m.egress_blocked) => {
+                add.egress.push((
+                    FlowKind::Extra,
+                    NetworkPolicyEgressRule {
+                        to: Some(vec![peer]),
+                        ports,
+                    },
+                ));
+            }
+            FlowDirection::Ingress if cut.clone().any(|m| m.ingress_blocked) => {
+                add.ingress.push((
+                    FlowKind::Extra,
+                    NetworkPolicyIngressRule {
+                        from: Some(vec![peer]),
+                        ports,
+                    },
+                ));
+            }
+            _ => {}
+        }
+    }
+    add
+}
