@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SEED  := examples/seed
 
-.PHONY: all build test lint fmt run eval bench clean
+.PHONY: all build test lint fmt run certs check eval bench clean
 
 all: build
 
@@ -22,10 +22,23 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## run: the main job on the embedded seed case — the webhook's verdict on each policy of the
-## motivating case, applied in order (check exits 1 when it would deny or patch; that is the
-## expected outcome here, not a failure of `make run`)
-run:
+## run: the main job — the HTTPS admission webhook on the embedded seed cluster, with a
+## development certificate for localhost it creates on first use (Ctrl-C to stop)
+run: certs/tls.crt
+	$(CARGO) run --release --locked --quiet -- serve \
+	  --listen 127.0.0.1:8443 --admin-listen 127.0.0.1:8080 \
+	  --tls-cert certs/tls.crt --tls-key certs/tls.key
+
+## certs: a fresh development CA and serving certificate in certs/ (prints the caBundle)
+certs:
+	$(CARGO) run --release --locked --quiet -- certs --out certs --san localhost,127.0.0.1
+
+certs/tls.crt:
+	$(CARGO) run --release --locked --quiet -- certs --out certs --san localhost,127.0.0.1 >/dev/null
+
+## check: the webhook's verdict on each policy of the seed case, applied in order (exit 1 means
+## "would deny or patch", the expected outcome here)
+check:
 	$(CARGO) run --release --locked --quiet -- check \
 	  --cluster $(SEED)/cluster.yaml \
 	  $(SEED)/ingress-only.yaml \

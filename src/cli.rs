@@ -5,8 +5,10 @@
 
 use std::{
     io::{self, BufReader, Read},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -16,11 +18,14 @@ use serde_json::Value;
 
 use crate::{
     admission,
+    audit::{AuditConfig, Destination},
+    certs,
     ignite::{
         Compiled, Config, Environment, Mode, Operation, PolicyRequest, Verdict, decide, generate,
         message,
     },
     query,
+    server::{self, CertFiles, Limits, ServeConfig, Server},
     snapshot::ClusterSnapshot,
 };
 
@@ -28,9 +33,18 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "ignite-netpol", version, about)]
 pub struct Args {
-    /// Log filter (tracing `EnvFilter` syntax), logs go to stderr.
-    #[arg(long, env = "IGNITE_NETPOL_LOG", default_value = "warn", global = true)]
+    /// Log filter (tracing `EnvFilter` syntax); logs go to stderr.
+    #[arg(long, env = "IGNITE_NETPOL_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "IGNITE_NETPOL_LOG_FORMAT",
+        default_value = "plain",
+        global = true
+    )]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -49,6 +63,127 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve the HTTPS admission webhook (and the plain-HTTP admin port).
+    Serve(Box<ServeArgs>),
+    /// Write a CA and a serving certificate for the webhook's Service; print the caBundle.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Cluster snapshot files to decide on; without any, the embedded seed cluster.
+    #[arg(
+        long,
+        short = 'c',
+        env = "IGNITE_NETPOL_CLUSTER",
+        value_delimiter = ','
+    )]
+    pub cluster: Vec<PathBuf>,
+
+    /// Configuration file (YAML); every key has a default.
+    #[arg(long, env = "IGNITE_NETPOL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address of the HTTPS webhook.
+    #[arg(long, env = "IGNITE_NETPOL_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+
+    /// Address of the plain-HTTP admin port (/healthz, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "IGNITE_NETPOL_ADMIN_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub admin_listen: SocketAddr,
+
+    /// Serving certificate chain (PEM); reloaded when it changes.
+    #[arg(long, env = "IGNITE_NETPOL_TLS_CERT", default_value = "certs/tls.crt")]
+    pub tls_cert: PathBuf,
+
+    /// Serving private key (PEM); reloaded when it changes.
+    #[arg(long, env = "IGNITE_NETPOL_TLS_KEY", default_value = "certs/tls.key")]
+    pub tls_key: PathBuf,
+
+    /// CA (PEM) that client certificates must chain to; when set, clients must present one.
+    #[arg(long, env = "IGNITE_NETPOL_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+
+    /// How often the certificate files are checked for changes.
+    #[arg(long, env = "IGNITE_NETPOL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// Largest request body accepted.
+    #[arg(long, env = "IGNITE_NETPOL_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deadline for a whole review; keep it under the webhook's timeoutSeconds.
+    #[arg(long, env = "IGNITE_NETPOL_REQUEST_TIMEOUT", default_value = "4s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Deadline for the TLS handshake and the request headers.
+    #[arg(long, env = "IGNITE_NETPOL_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// How long in-flight reviews may take to finish after SIGTERM.
+    #[arg(long, env = "IGNITE_NETPOL_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Audit log file, or `-` for stdout.
+    #[arg(long, env = "IGNITE_NETPOL_AUDIT_LOG", default_value = "-")]
+    pub audit_log: String,
+
+    /// Rotate the audit log file at this size.
+    #[arg(long, env = "IGNITE_NETPOL_AUDIT_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub audit_max_bytes: u64,
+
+    /// Rotated audit log files kept.
+    #[arg(long, env = "IGNITE_NETPOL_AUDIT_KEEP", default_value_t = 5)]
+    pub audit_keep: usize,
+
+    /// Audit records queued before new ones are dropped (and counted).
+    #[arg(long, env = "IGNITE_NETPOL_AUDIT_QUEUE", default_value_t = 65_536)]
+    pub audit_queue: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long, env = "IGNITE_NETPOL_SERVICE", default_value = "ignite-netpol")]
+    pub service: String,
+
+    /// The webhook's namespace.
+    #[arg(long, env = "IGNITE_NETPOL_NAMESPACE", default_value = "ignite-netpol")]
+    pub namespace: String,
+
+    /// Directory for ca.crt, ca.key, tls.crt, tls.key.
+    #[arg(long, env = "IGNITE_NETPOL_CERTS_OUT", default_value = "certs")]
+    pub out: PathBuf,
+
+    /// Extra subject alternative names (DNS names or IPs), e.g. localhost,127.0.0.1.
+    #[arg(long = "san", env = "IGNITE_NETPOL_EXTRA_SANS", value_delimiter = ',')]
+    pub sans: Vec<String>,
+
+    /// Validity in days.
+    #[arg(long, env = "IGNITE_NETPOL_CERT_DAYS", default_value_t = 365)]
+    pub days: u32,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.trim().len()),
+    );
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (e.g. 500ms, 5s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 /// The snapshot and configuration every decision reads.
@@ -90,6 +225,12 @@ pub struct CheckArgs {
     /// NetworkPolicy files, judged and applied in order (a denied policy is not applied).
     #[arg(required = true)]
     pub policies: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -157,7 +298,7 @@ pub struct EvalArgs {
 /// Parses the command line, runs it, and turns errors into exit code 2 with a message.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing(&args.log);
+    init_tracing(&args.log, args.log_format);
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -167,23 +308,34 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&io::stderr());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .init();
+        .with_ansi(ansi);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 /// Runs a parsed command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Args { log: _, command } = args;
+    let Args {
+        log: _,
+        log_format: _,
+        command,
+    } = args;
     match command {
         Command::Eval(eval) => run_eval(eval),
         Command::Check(check) => run_check(check),
         Command::Review(review) => run_review(review),
         Command::Generate(generate) => run_generate(generate),
+        Command::Serve(serve) => run_serve(*serve),
+        Command::Certs(certs) => run_certs(certs),
         Command::Config(ConfigCommand::Print { config }) => {
             let cfg = load_config(config.as_deref())?;
             print!("{}", cfg.config.to_yaml());
@@ -298,6 +450,94 @@ pub fn apply_patch(
     Ok(serde_json::from_value(value)?)
 }
 
+/// The seed cluster, served when `serve` is given no `--cluster`.
+pub const EMBEDDED_CLUSTER: &str = include_str!("../examples/seed/cluster.yaml");
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let ServeArgs {
+        cluster,
+        config,
+        listen,
+        admin_listen,
+        tls_cert,
+        tls_key,
+        client_ca,
+        tls_reload_interval,
+        max_body_bytes,
+        request_timeout,
+        header_timeout,
+        shutdown_timeout,
+        audit_log,
+        audit_max_bytes,
+        audit_keep,
+        audit_queue,
+    } = args;
+    let cfg = load_config(config.as_deref())?;
+    let snapshot = if cluster.is_empty() {
+        let mut s = ClusterSnapshot::default();
+        s.add_text(EMBEDDED_CLUSTER, "embedded seed cluster")?;
+        s
+    } else {
+        ClusterSnapshot::load_files(&cluster)?
+    };
+    let env = Environment::build(&snapshot, &cfg).context("building the cluster model")?;
+    let serve = ServeConfig {
+        listen,
+        admin_listen,
+        tls: CertFiles {
+            cert: tls_cert,
+            key: tls_key,
+        },
+        client_ca,
+        tls_reload_interval,
+        limits: Limits {
+            max_body: max_body_bytes,
+            body_timeout: request_timeout,
+            request_timeout,
+        },
+        header_timeout,
+        shutdown_timeout,
+        audit: AuditConfig {
+            destination: if audit_log == "-" {
+                Destination::Stdout
+            } else {
+                Destination::File(audit_log.into())
+            },
+            queue: audit_queue,
+            max_bytes: audit_max_bytes,
+            keep: audit_keep,
+            flush_every: Duration::from_secs(1),
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(serve, env, cfg).await?;
+        server.run(server::shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_certs(args: CertsArgs) -> anyhow::Result<ExitCode> {
+    let CertsArgs {
+        service,
+        namespace,
+        out,
+        sans,
+        days,
+    } = args;
+    let issued = certs::issue(&service, &namespace, &sans, days).context("issuing certificates")?;
+    let files =
+        certs::write(&out, &issued).with_context(|| format!("{}: cannot write", out.display()))?;
+    for f in &files {
+        eprintln!("wrote {}", f.display());
+    }
+    println!("{}", issued.ca_bundle());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let ReviewArgs { decision, mode } = args;
     let (_, cfg, env) = load_decision_inputs(&decision)?;
@@ -305,7 +545,11 @@ fn run_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     io::stdin()
         .read_to_end(&mut body)
         .context("reading the AdmissionReview from stdin")?;
-    let reviewed = admission::review(&env, &cfg, &body, mode);
+    let options = admission::ReviewOptions {
+        mode,
+        validating: false,
+    };
+    let reviewed = admission::review(&env, &cfg, &body, options);
     println!(
         "{}",
         serde_json::to_string_pretty(&admission::to_json(&reviewed.response))?

@@ -13,8 +13,11 @@
 //! 4. [`cli`] wires these together for the `ignite-netpol` binary.
 
 pub mod admission;
+pub mod audit;
+pub mod certs;
 pub mod cli;
 pub mod ignite;
 pub mod policy;
 pub mod query;
+pub mod server;
 pub mod snapshot;

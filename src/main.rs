@@ -6,5 +6,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // One process-wide rustls provider (ring), before anything builds a TLS config.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     ignite_netpol::cli::main()
 }

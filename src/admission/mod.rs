@@ -47,8 +47,19 @@ pub struct RequestInfo {
     pub name: String,
 }
 
+/// How a review is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReviewOptions {
+    /// A mode that overrides the namespace's.
+    pub mode: Option<Mode>,
+    /// Validating webhooks may not patch: a decision to patch becomes a denial (the mutating
+    /// webhook runs first and should have added the rules).
+    pub validating: bool,
+}
+
 /// Reviews a raw AdmissionReview body.
-pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], mode: Option<Mode>) -> Reviewed {
+pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], options: ReviewOptions) -> Reviewed {
+    let ReviewOptions { mode, validating } = options;
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return invalid(None, format!("request body is not JSON: {e}")),
@@ -144,7 +155,14 @@ pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], mode: Option<Mode>
         mode,
     };
     match decide(env, cfg, &request) {
-        Ok(decision) => {
+        Ok(mut decision) => {
+            if validating && decision.verdict == Verdict::Patched {
+                decision.verdict = Verdict::Denied;
+                decision.patch = None;
+                decision.unpatchable = Some(
+                    "this is the validating webhook; the mutating webhook should have added the rules".into(),
+                );
+            }
             let response = respond(&req, &decision);
             reviewed(response, Some(decision), None)
         }

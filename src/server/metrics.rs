@@ -1,0 +1,160 @@
+//! Prometheus metrics of the webhook, served as text on the admin port's `/metrics`.
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Instant,
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::audit::AuditCounters;
+
+/// The labels of a review.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    pub path: String,
+    pub operation: String,
+    pub verdict: String,
+}
+
+/// The labels of a certificate reload.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: String,
+}
+
+/// Everything the webhook counts.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub reviews: Family<ReviewLabels, Counter>,
+    pub latency: Histogram,
+    pub cert_reloads: Family<ReloadLabels, Counter>,
+    audit_written: Counter,
+    audit_dropped: Counter,
+    audit_errors: Counter,
+    snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    audit: Arc<AuditCounters>,
+}
+
+/// Latency buckets, most of them below a millisecond.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1.0,
+];
+
+impl Metrics {
+    /// Registers every metric; audit counters are read from the writer's counters at scrape time.
+    pub fn new(audit: Arc<AuditCounters>) -> Self {
+        let mut registry = Registry::with_prefix("ignite_netpol");
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        registry.register(
+            "reviews",
+            "Admission reviews answered, by path, operation and verdict",
+            reviews.clone(),
+        );
+        let latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "review_duration_seconds",
+            "Time from request to answer",
+            latency.clone(),
+        );
+        let cert_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Serving certificate reloads, by result",
+            cert_reloads.clone(),
+        );
+        let audit_written = Counter::default();
+        registry.register(
+            "audit_records_written",
+            "Audit records written",
+            audit_written.clone(),
+        );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_records_dropped",
+            "Audit records dropped because the queue was full",
+            audit_dropped.clone(),
+        );
+        let audit_errors = Counter::default();
+        registry.register(
+            "audit_write_errors",
+            "Errors writing or flushing the audit log",
+            audit_errors.clone(),
+        );
+        let snapshot_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "snapshot_age_seconds",
+            "Age of the cluster view decisions are made on",
+            snapshot_age.clone(),
+        );
+        Self {
+            registry,
+            reviews,
+            latency,
+            cert_reloads,
+            audit_written,
+            audit_dropped,
+            audit_errors,
+            snapshot_age,
+            audit,
+        }
+    }
+
+    /// Counts one review.
+    pub fn review(&self, path: &str, operation: &str, verdict: &str, started: Instant) {
+        self.reviews
+            .get_or_create(&ReviewLabels {
+                path: path.to_string(),
+                operation: operation.to_string(),
+                verdict: verdict.to_string(),
+            })
+            .inc();
+        self.latency.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Counts a certificate reload.
+    pub fn cert_reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.cert_reloads
+            .get_or_create(&ReloadLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with gauges brought up to date.
+    pub fn encode(&self, snapshot_loaded: Instant) -> String {
+        sync_counter(
+            &self.audit_written,
+            self.audit.written.load(Ordering::Relaxed),
+        );
+        sync_counter(
+            &self.audit_dropped,
+            self.audit.dropped.load(Ordering::Relaxed),
+        );
+        sync_counter(
+            &self.audit_errors,
+            self.audit.write_errors.load(Ordering::Relaxed),
+        );
+        self.snapshot_age
+            .set(snapshot_loaded.elapsed().as_secs_f64());
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out = "# metrics could not be encoded\n".into();
+        }
+        out
+    }
+}
+
+/// Raises a counter to a total kept elsewhere.
+fn sync_counter(counter: &Counter, total: u64) {
+    let current = counter.get();
+    if total > current {
+        counter.inc_by(total - current);
+    }
+}

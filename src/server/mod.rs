@@ -1,0 +1,302 @@
+//! The HTTPS admission webhook (axum on tokio, TLS by rustls) and its plain-HTTP admin port.
+//!
+//! Start-up loads the TLS pair and binds both ports before serving, so a bad certificate or a
+//! taken port fails fast. Connections speak HTTP/1.1 (keep-alive) or HTTP/2 (ALPN), with a
+//! handshake and header read timeout. On shutdown (SIGTERM) the listeners close, in-flight reviews
+//! finish (up to a deadline), and the audit log is drained and flushed before the process exits.
+
+mod admin;
+pub mod metrics;
+pub mod tls;
+mod webhook;
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock, atomic::AtomicBool},
+    time::{Duration, Instant},
+};
+
+use arc_swap::ArcSwap;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::{
+    audit::{self, AuditConfig, AuditRecord, AuditSender},
+    ignite::{Compiled, Environment},
+};
+
+pub use metrics::Metrics;
+pub use tls::{CertFiles, ReloadingResolver};
+
+/// The cluster view decisions are made on, and when it was loaded.
+#[derive(Debug)]
+pub struct ClusterView {
+    pub env: Environment,
+    pub loaded: Instant,
+}
+
+/// Limits on each request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body: usize,
+    pub body_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub view: ArcSwap<ClusterView>,
+    pub config: Compiled,
+    pub metrics: Metrics,
+    pub ready: AtomicBool,
+    pub limits: Limits,
+    audit: RwLock<Option<AuditSender>>,
+}
+
+impl AppState {
+    /// Queues an audit record (dropped and counted once the log is closed).
+    pub fn record(&self, record: AuditRecord) {
+        let sender = self.audit.read().ok().and_then(|g| g.clone());
+        match sender {
+            Some(s) => s.record(record),
+            None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
+        }
+    }
+
+    /// Replaces the cluster view (the live view does this on every change).
+    pub fn set_view(&self, env: Environment) {
+        self.view.store(Arc::new(ClusterView {
+            env,
+            loaded: Instant::now(),
+        }));
+    }
+}
+
+/// Everything `serve` is configured with.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub tls: CertFiles,
+    pub client_ca: Option<PathBuf>,
+    pub tls_reload_interval: Duration,
+    pub limits: Limits,
+    pub header_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub audit: AuditConfig,
+}
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    webhook: TcpListener,
+    admin: TcpListener,
+    acceptor: TlsAcceptor,
+    resolver: Arc<ReloadingResolver>,
+    state: Arc<AppState>,
+    audit_thread: std::thread::JoinHandle<()>,
+    config: ServeConfig,
+}
+
+impl Server {
+    /// Loads TLS, starts the audit writer and binds both ports; errors name what is wrong.
+    pub async fn bind(
+        config: ServeConfig,
+        env: Environment,
+        decisions: Compiled,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let resolver = ReloadingResolver::load(&config.tls)?;
+        let tls = tls::server_config(resolver.clone(), config.client_ca.as_deref())?;
+        let (sender, audit_thread) =
+            audit::spawn(config.audit.clone()).context("opening the audit log")?;
+        let metrics = Metrics::new(sender.counters().clone());
+        let state = Arc::new(AppState {
+            view: ArcSwap::from_pointee(ClusterView {
+                env,
+                loaded: Instant::now(),
+            }),
+            config: decisions,
+            metrics,
+            ready: AtomicBool::new(true),
+            limits: config.limits,
+            audit: RwLock::new(Some(sender)),
+        });
+        let webhook = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("--listen {}: cannot bind", config.listen))?;
+        let admin = TcpListener::bind(config.admin_listen)
+            .await
+            .with_context(|| format!("--admin-listen {}: cannot bind", config.admin_listen))?;
+        Ok(Self {
+            webhook,
+            admin,
+            acceptor: TlsAcceptor::from(Arc::new(tls)),
+            resolver,
+            state,
+            audit_thread,
+            config,
+        })
+    }
+
+    /// The webhook's bound address.
+    pub fn webhook_addr(&self) -> std::io::Result<SocketAddr> {
+        self.webhook.local_addr()
+    }
+
+    /// The admin port's bound address.
+    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
+        self.admin.local_addr()
+    }
+
+    /// The shared state (for the live view to swap in new cluster views).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections and the audit log.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let Self {
+            webhook,
+            admin,
+            acceptor,
+            resolver,
+            state,
+            audit_thread,
+            config,
+        } = self;
+        let reload_state = state.clone();
+        let reloader = tokio::spawn(resolver.watch(
+            config.tls.clone(),
+            config.tls_reload_interval,
+            move |ok| {
+                reload_state.metrics.cert_reload(ok);
+            },
+        ));
+
+        let admin_addr = admin
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut admin_stop = stop_rx.clone();
+        let admin_app = admin::router(state.clone());
+        let admin_task = tokio::spawn(async move {
+            let serve = axum::serve(admin, admin_app).with_graceful_shutdown(async move {
+                let _ = admin_stop.wait_for(|s| *s).await;
+            });
+            if let Err(error) = serve.await {
+                tracing::error!(%error, "Admin server failed");
+            }
+        });
+
+        let app = webhook::router(state.clone());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(20));
+        let graceful = GracefulShutdown::new();
+        let bound = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(listen = %bound(&webhook), admin = %admin_addr, "Serving");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = webhook.accept() => {
+                    let (tcp, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(error) => {
+                            tracing::warn!(%error, "Accept failed");
+                            continue;
+                        }
+                    };
+                    let acceptor = acceptor.clone();
+                    let service = TowerToHyperService::new(app.clone());
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let handshake_timeout = config.header_timeout;
+                    tokio::spawn(async move {
+                        let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls), service);
+                        if let Err(error) = watcher.watch(conn).await {
+                            tracing::debug!(%peer, %error, "Connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        tracing::info!("Shutting down: no new connections; finishing in-flight reviews");
+        drop(webhook);
+        state
+            .ready
+            .store(false, std::sync::atomic::Ordering::Release);
+        if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(timeout = ?config.shutdown_timeout, "Connections still open at the shutdown deadline");
+        }
+        let _ = stop_tx.send(true);
+        let _ = admin_task.await;
+        reloader.abort();
+        // Close the audit log: the writer drains what is queued, flushes and ends.
+        if let Ok(mut sender) = state.audit.write() {
+            sender.take();
+        }
+        tokio::task::spawn_blocking(move || audit_thread.join())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| anyhow::anyhow!("the audit writer did not end cleanly"))?;
+        tracing::info!("Audit log flushed; bye");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "Cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

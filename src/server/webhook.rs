@@ -1,0 +1,244 @@
+//! The webhook's routes: `POST /validate` and `POST /mutate`.
+//!
+//! Each request is read with limits (content type, size, time), answered by the same
+//! [`admission::review`](crate::admission::review) the `review` command uses, counted, and
+//! audited. A review with a readable uid is answered `200` with an AdmissionReview even when it
+//! is denied or malformed; one without gets `400` with a plain message; a wrong content type
+//! `415`, a body over the limit `413`, a body that does not arrive in time `408`.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+
+use super::AppState;
+use crate::{
+    admission::{self, ReviewOptions, Reviewed},
+    audit::{AuditRecord, AuditUser, now},
+};
+
+/// The webhook router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .with_state(state)
+}
+
+async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    handle(&state, "/validate", true, req).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    handle(&state, "/mutate", false, req).await
+}
+
+/// A finished answer: what to send and what to audit.
+struct Answer {
+    status: StatusCode,
+    json: bool,
+    body: Vec<u8>,
+    reviewed: Option<Reviewed>,
+    error: Option<String>,
+}
+
+impl Answer {
+    fn plain(status: StatusCode, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            status,
+            json: false,
+            body: format!("{message}\n").into_bytes(),
+            reviewed: None,
+            error: Some(message),
+        }
+    }
+}
+
+async fn handle(state: &AppState, path: &str, validating: bool, req: Request) -> Response {
+    let started = Instant::now();
+    let answer =
+        match tokio::time::timeout(state.limits.request_timeout, answer(state, validating, req))
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) => Answer::plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "ignite-netpol: the review did not finish in time",
+            ),
+        };
+    let status = answer.status;
+    let response = if answer.json {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.body,
+        )
+            .into_response()
+    } else {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            answer.body,
+        )
+            .into_response()
+    };
+    account(
+        state,
+        path,
+        started,
+        answer.reviewed,
+        answer.error,
+        status.as_u16(),
+    );
+    response
+}
+
+async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
+    tracing::debug!(path = %req.uri().path(), "Review started");
+    if !is_json(req.headers()) {
+        return Answer::plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "ignite-netpol: Content-Type must be application/json",
+        );
+    }
+    let limit = state.limits.max_body;
+    let read = tokio::time::timeout(
+        state.limits.body_timeout,
+        axum::body::to_bytes(req.into_body(), limit),
+    );
+    let body = match read.await {
+        Err(_) => {
+            return Answer::plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "ignite-netpol: the request body did not arrive in time",
+            );
+        }
+        Ok(Err(e)) if is_length_limit(&e) => {
+            return Answer::plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("ignite-netpol: the request body exceeds the limit of {limit} bytes"),
+            );
+        }
+        Ok(Err(e)) => {
+            return Answer::plain(
+                StatusCode::BAD_REQUEST,
+                format!("ignite-netpol: cannot read the request body: {e}"),
+            );
+        }
+        Ok(Ok(body)) => body,
+    };
+    let view = state.view.load_full();
+    let options = ReviewOptions {
+        mode: None,
+        validating,
+    };
+    let reviewed = admission::review(&view.env, &state.config, &body, options);
+    let has_uid = reviewed
+        .response
+        .response
+        .as_ref()
+        .is_some_and(|r| !r.uid.is_empty());
+    if !has_uid {
+        let msg = reviewed
+            .error
+            .clone()
+            .unwrap_or_else(|| "the AdmissionReview cannot be read".into());
+        let mut a = Answer::plain(StatusCode::BAD_REQUEST, format!("ignite-netpol: {msg}"));
+        a.reviewed = Some(reviewed);
+        return a;
+    }
+    match serde_json::to_vec(&admission::to_json(&reviewed.response)) {
+        Ok(body) => Answer {
+            status: StatusCode::OK,
+            json: true,
+            body,
+            error: reviewed.error.clone(),
+            reviewed: Some(reviewed),
+        },
+        Err(e) => Answer::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ignite-netpol: cannot encode the answer: {e}"),
+        ),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Counts and audits one answered request.
+fn account(
+    state: &AppState,
+    path: &str,
+    started: Instant,
+    reviewed: Option<Reviewed>,
+    error: Option<String>,
+    status: u16,
+) {
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let decision = reviewed.as_ref().and_then(|r| r.decision.as_ref());
+    let info = reviewed.as_ref().and_then(|r| r.request.clone());
+    let verdict = decision
+        .and_then(|d| serde_json::to_value(d.verdict).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "invalid".into());
+    let operation = info
+        .as_ref()
+        .map_or("unknown", |i| i.operation.as_str())
+        .to_string();
+    state.metrics.review(path, &operation, &verdict, started);
+    let record = AuditRecord {
+        time: now(),
+        path: path.to_string(),
+        uid: info.as_ref().map(|i| i.uid.clone()).unwrap_or_default(),
+        operation,
+        dry_run: info.as_ref().is_some_and(|i| i.dry_run),
+        user: AuditUser {
+            username: info.as_ref().and_then(|i| i.username.clone()),
+            groups: info.as_ref().map(|i| i.groups.clone()).unwrap_or_default(),
+        },
+        namespace: info
+            .as_ref()
+            .map(|i| i.namespace.clone())
+            .unwrap_or_default(),
+        name: decision
+            .map(|d| d.name.clone())
+            .or_else(|| info.as_ref().map(|i| i.name.clone()))
+            .unwrap_or_default(),
+        mode: decision.map(|d| d.mode.to_string()),
+        verdict,
+        missing: decision.map(|d| d.missing.clone()).unwrap_or_default(),
+        patch: decision.and_then(|d| d.patch.clone()),
+        warnings: decision.map(|d| d.warnings.clone()).unwrap_or_default(),
+        error,
+        status,
+        latency_us,
+    };
+    tracing::info!(
+        uid = %record.uid, namespace = %record.namespace, name = %record.name,
+        operation = %record.operation, verdict = %record.verdict, dry_run = record.dry_run, latency_us,
+        "Review"
+    );
+    state.record(record);
+}

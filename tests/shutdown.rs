@@ -1,0 +1,155 @@
+//! SIGTERM with a review in flight: the review is answered, every answered review is in the
+//! audit log, and the process exits 0. Runs the real binary.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use common::{Client, review, seed_policies};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Waits for a JSON log line whose message is `message`; returns it.
+fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the server never logged {message:?}"));
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == message
+        {
+            return v;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let issued = common::write_certs(dir.path());
+    let audit = dir.path().join("audit.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ignite-netpol"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--log",
+            "ignite_netpol=debug",
+        ])
+        .arg("--tls-cert")
+        .arg(dir.path().join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.path().join("tls.key"))
+        .arg("--audit-log")
+        .arg(&audit)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server must start");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let serving = wait_for(&lines, "Serving");
+    let addr: std::net::SocketAddr = serving["listen"]
+        .as_str()
+        .expect("listen address")
+        .parse()
+        .expect("address");
+
+    // Complete reviews first, on a kept-alive connection.
+    let deny_all = seed_policies("deny-all-traffic.yaml").remove(0);
+    let mut client = Client::http1(addr, &issued.ca_cert).await;
+    let mut answered = Vec::new();
+    for i in 0..20 {
+        let uid = format!("before-{i}");
+        let (status, _, _) = client
+            .post("/validate", &review(&uid, "CREATE", deny_all.clone()))
+            .await;
+        assert_eq!(status, 200);
+        answered.push(uid);
+    }
+    for _ in 0..20 {
+        wait_for(&lines, "Review");
+    }
+
+    // A review in flight: headers and half the body sent, the handler waiting for the rest.
+    let body = review("in-flight", "CREATE", deny_all.clone());
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let mut stream = common::tls(addr, common::client_config(&issued.ca_cert, &[b"http/1.1"]))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(first).await.expect("write first half");
+    stream.flush().await.expect("flush");
+    wait_for(&lines, "Review started");
+
+    let pid = child.id().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    wait_for(
+        &lines,
+        "Shutting down: no new connections; finishing in-flight reviews",
+    );
+
+    stream
+        .write_all(rest)
+        .await
+        .expect("write the rest after SIGTERM");
+    stream.flush().await.expect("flush");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the in-flight review is answered: {answer}"
+    );
+    assert!(answer.contains(r#""uid":"in-flight""#), "{answer}");
+    answered.push("in-flight".into());
+
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM ends the server cleanly");
+    wait_for(&lines, "Audit log flushed; bye");
+
+    let logged: Vec<String> = std::fs::read_to_string(&audit)
+        .expect("audit log")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON")["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    for uid in &answered {
+        assert!(
+            logged.contains(uid),
+            "answered review {uid} must be in the audit log"
+        );
+    }
+    assert_eq!(logged.len(), answered.len());
+}
