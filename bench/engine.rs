@@ -293,3 +293,22 @@ fn decision_1000_policies_100_ignite_pods(bencher: divan::Bencher) {
     assert_eq!(d.ignite_pods.len(), 100);
     bencher.bench(|| decide(env, cfg, black_box(&request)));
 }
+
+/// One whole review of the ~3 KB NetworkPolicy CREATE of `bench/review-3k.json` on the seed
+/// cluster: parse, decide, build and encode the answer — the webhook's work per request minus
+/// TLS and HTTP.
+#[divan::bench]
+fn review_3k_seed(bencher: divan::Bencher) {
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
+        .expect("seed loads");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let body = include_bytes!("review-3k.json");
+    bencher.bench(|| {
+        let reviewed =
+            ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
+        serde_json::to_vec(&ignite_netpol::admission::to_json(&reviewed.response)).expect("encodes")
+    });
+}

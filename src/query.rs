@@ -71,7 +71,7 @@ pub fn connection<'a>(
         Some(Value::Number(n)) => n
             .as_i64()
             .ok_or_else(|| format!("port: {n} is not a valid port (1-65535)"))
-            .and_then(|n| port_number(n, "port").map_err(|e| e.to_string()))?,
+            .and_then(|n| port_number(n, &"port").map_err(|e| e.to_string()))?,
         Some(other) => return Err(format!("port: expected a number, found {other}")),
         None => return Err("missing field \"port\"".into()),
     };

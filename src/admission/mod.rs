@@ -11,11 +11,14 @@ use std::collections::HashMap;
 
 use base64::Engine;
 
+use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::{
     DynamicObject,
     admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation},
+    gvk::GroupVersionKind,
 };
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ignite::{
@@ -57,9 +60,168 @@ pub struct ReviewOptions {
     pub validating: bool,
 }
 
-/// Reviews a raw AdmissionReview body.
+/// The well-formed NetworkPolicy review, read in one typed pass (no intermediate JSON tree).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedReview {
+    api_version: String,
+    kind: String,
+    request: TypedRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedRequest {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: KubeOperation,
+    #[serde(default)]
+    user_info: UserInfo,
+    #[serde(default)]
+    object: Option<NetworkPolicy>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Reviews a raw AdmissionReview body. A well-formed NetworkPolicy review is read in one typed
+/// pass; anything else takes the careful path that says exactly what is wrong.
 pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], options: ReviewOptions) -> Reviewed {
-    let ReviewOptions { mode, validating } = options;
+    if let Ok(typed) = serde_json::from_slice::<TypedReview>(body) {
+        let r = &typed.request;
+        let well_formed = typed.kind == "AdmissionReview"
+            && typed.api_version == "admission.k8s.io/v1"
+            && !r.uid.is_empty()
+            && r.kind.group == "networking.k8s.io"
+            && r.kind.version == "v1"
+            && r.kind.kind == "NetworkPolicy"
+            && r.namespace.as_deref().is_some_and(|n| !n.is_empty())
+            && (r.object.is_some() || matches!(r.operation, KubeOperation::Delete));
+        if well_formed {
+            return decide_typed(env, cfg, typed.request, options);
+        }
+    }
+    review_careful(env, cfg, body, options)
+}
+
+fn decide_typed(
+    env: &Environment,
+    cfg: &Compiled,
+    req: TypedRequest,
+    options: ReviewOptions,
+) -> Reviewed {
+    let info = typed_info(&req);
+    let operation = match req.operation {
+        KubeOperation::Create => Operation::Create,
+        KubeOperation::Update => Operation::Update,
+        KubeOperation::Delete => Operation::Delete,
+        KubeOperation::Connect => return answer(info, allowed(&req.uid), None, None),
+    };
+    let object = if operation == Operation::Delete {
+        None
+    } else {
+        req.object
+    };
+    let namespace = req.namespace.unwrap_or_default();
+    decide_and_answer(
+        env,
+        cfg,
+        info,
+        operation,
+        &namespace,
+        &req.name,
+        object.as_ref(),
+        options,
+    )
+}
+
+fn typed_info(req: &TypedRequest) -> RequestInfo {
+    RequestInfo {
+        uid: req.uid.clone(),
+        operation: format!("{:?}", req.operation).to_uppercase(),
+        dry_run: req.dry_run,
+        username: req.user_info.username.clone(),
+        groups: req.user_info.groups.clone().unwrap_or_default(),
+        namespace: req.namespace.clone().unwrap_or_default(),
+        name: req.name.clone(),
+    }
+}
+
+/// An admitting response for `uid`.
+fn allowed(uid: &str) -> AdmissionResponse {
+    let mut r = AdmissionResponse::invalid("");
+    r.uid = uid.to_string();
+    r.allowed = true;
+    r.result = Default::default();
+    r
+}
+
+fn answer(
+    info: RequestInfo,
+    response: AdmissionResponse,
+    decision: Option<Decision>,
+    error: Option<String>,
+) -> Reviewed {
+    Reviewed {
+        response: response.into_review(),
+        request: Some(info),
+        decision,
+        error,
+    }
+}
+
+/// Decides a read request and builds its answer.
+#[allow(clippy::too_many_arguments)]
+fn decide_and_answer(
+    env: &Environment,
+    cfg: &Compiled,
+    info: RequestInfo,
+    operation: Operation,
+    namespace: &str,
+    request_name: &str,
+    object: Option<&NetworkPolicy>,
+    options: ReviewOptions,
+) -> Reviewed {
+    let name = object
+        .and_then(|o| o.metadata.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| request_name.to_string());
+    let request = PolicyRequest {
+        operation,
+        namespace,
+        name: &name,
+        object,
+        mode: options.mode,
+    };
+    match decide(env, cfg, &request) {
+        Ok(mut decision) => {
+            if options.validating && decision.verdict == Verdict::Patched {
+                decision.verdict = Verdict::Denied;
+                decision.patch = None;
+                decision.unpatchable = Some(
+                    "this is the validating webhook; the mutating webhook should have added the rules".into(),
+                );
+            }
+            let response = respond(&info.uid, &decision);
+            answer(info, response, Some(decision), None)
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let response = deny(&info.uid, &msg, 422);
+            answer(info, response, None, Some(msg))
+        }
+    }
+}
+
+fn review_careful(
+    env: &Environment,
+    cfg: &Compiled,
+    body: &[u8],
+    options: ReviewOptions,
+) -> Reviewed {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return invalid(None, format!("request body is not JSON: {e}")),
@@ -105,78 +267,76 @@ pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], options: ReviewOpt
         Err(_) => return invalid(Some(uid), "the AdmissionReview has no request".into()),
     };
     let info = request_info(&req);
-    let reviewed =
-        |response: AdmissionResponse, decision: Option<Decision>, error: Option<String>| Reviewed {
-            response: response.into_review(),
-            request: Some(info.clone()),
-            decision,
-            error,
-        };
+    let uid = req.uid.clone();
+    let refuse =
+        |msg: String, code: u16| answer(info.clone(), deny(&uid, &msg, code), None, Some(msg));
 
     let gvk = &req.kind;
     if gvk.group != "networking.k8s.io" || gvk.version != "v1" || gvk.kind != "NetworkPolicy" {
-        let msg = format!(
-            "ignite-netpol reviews networking.k8s.io/v1 NetworkPolicy only, got {}/{} {}",
-            gvk.group, gvk.version, gvk.kind
+        return refuse(
+            format!(
+                "ignite-netpol reviews networking.k8s.io/v1 NetworkPolicy only, got {}/{} {}",
+                gvk.group, gvk.version, gvk.kind
+            ),
+            400,
         );
-        return reviewed(deny(&req, &msg, 400), None, Some(msg));
     }
     let operation = match req.operation {
         KubeOperation::Create => Operation::Create,
         KubeOperation::Update => Operation::Update,
         KubeOperation::Delete => Operation::Delete,
-        KubeOperation::Connect => return reviewed(AdmissionResponse::from(&req), None, None),
+        KubeOperation::Connect => return answer(info.clone(), allowed(&uid), None, None),
     };
     let Some(namespace) = req.namespace.clone().filter(|n| !n.is_empty()) else {
-        let msg = "the request has no namespace: NetworkPolicies are namespaced".to_string();
-        return reviewed(deny(&req, &msg, 400), None, Some(msg));
+        return refuse(
+            "the request has no namespace: NetworkPolicies are namespaced".into(),
+            400,
+        );
     };
     let object = match operation {
         Operation::Delete => None,
         _ => match req.object.as_ref().map(to_policy) {
             Some(Ok(np)) => Some(np),
-            Some(Err(msg)) => return reviewed(deny(&req, &msg, 422), None, Some(msg)),
+            Some(Err(msg)) => return refuse(msg, 422),
             None => {
-                let msg = format!("a {} request must carry the object", info.operation);
-                return reviewed(deny(&req, &msg, 400), None, Some(msg));
+                return refuse(
+                    format!("a {} request must carry the object", info.operation),
+                    400,
+                );
             }
         },
     };
-    let name = object
-        .as_ref()
-        .and_then(|o| o.metadata.name.clone())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| req.name.clone());
-    let request = PolicyRequest {
+    decide_and_answer(
+        env,
+        cfg,
+        info.clone(),
         operation,
-        namespace: &namespace,
-        name: &name,
-        object: object.as_ref(),
-        mode,
-    };
-    match decide(env, cfg, &request) {
-        Ok(mut decision) => {
-            if validating && decision.verdict == Verdict::Patched {
-                decision.verdict = Verdict::Denied;
-                decision.patch = None;
-                decision.unpatchable = Some(
-                    "this is the validating webhook; the mutating webhook should have added the rules".into(),
-                );
-            }
-            let response = respond(&req, &decision);
-            reviewed(response, Some(decision), None)
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            reviewed(deny(&req, &msg, 422), None, Some(msg))
-        }
-    }
+        &namespace,
+        &req.name,
+        object.as_ref(),
+        options,
+    )
 }
 
 /// The review as the API server expects it on the wire. kube-core serialises `patch` as an
 /// array of bytes; the AdmissionReview API documents a base64 string, which is what is sent.
 pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Value {
     let mut value = serde_json::to_value(review).unwrap_or(Value::Null);
+    encode_patch(&mut value);
+    value
+}
+
+/// The review's wire bytes (see [`to_json`]), without a detour through a JSON tree when there
+/// is no patch to re-encode.
+pub fn to_bytes(review: &AdmissionReview<DynamicObject>) -> serde_json::Result<Vec<u8>> {
+    if review.response.as_ref().is_some_and(|r| r.patch.is_some()) {
+        serde_json::to_vec(&to_json(review))
+    } else {
+        serde_json::to_vec(review)
+    }
+}
+
+fn encode_patch(value: &mut Value) {
     if let Some(patch) = value.pointer_mut("/response/patch")
         && let Value::Array(bytes) = patch
     {
@@ -186,12 +346,11 @@ pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Value {
             .collect();
         *patch = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
     }
-    value
 }
 
 /// The response for a decision.
-pub fn respond(req: &AdmissionRequest<DynamicObject>, d: &Decision) -> AdmissionResponse {
-    let mut response = AdmissionResponse::from(req);
+pub fn respond(uid: &str, d: &Decision) -> AdmissionResponse {
+    let mut response = allowed(uid);
     response.audit_annotations = audit_annotations(d);
     if !d.warnings.is_empty() {
         response.warnings = Some(d.warnings.clone());
@@ -200,7 +359,7 @@ pub fn respond(req: &AdmissionRequest<DynamicObject>, d: &Decision) -> Admission
         Verdict::Allowed | Verdict::Warned => response,
         Verdict::Patched => match d.patch.clone().map(|p| response.clone().with_patch(p)) {
             Some(Ok(patched)) => patched,
-            _ => deny(req, "ignite-netpol could not encode its patch", 500),
+            _ => deny(uid, "ignite-netpol could not encode its patch", 500),
         },
         Verdict::Denied => {
             let mut denied = response.deny(message::explain(d));
@@ -223,8 +382,8 @@ fn audit_annotations(d: &Decision) -> HashMap<String, String> {
     a
 }
 
-fn deny(req: &AdmissionRequest<DynamicObject>, msg: &str, code: u16) -> AdmissionResponse {
-    let mut r = AdmissionResponse::from(req).deny(msg);
+fn deny(uid: &str, msg: &str, code: u16) -> AdmissionResponse {
+    let mut r = allowed(uid).deny(msg);
     r.result.code = code;
     r
 }

@@ -9,7 +9,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use k8s_openapi::api::{core::v1::Namespace, core::v1::Pod, networking::v1::NetworkPolicy};
 
-use super::{ContainerPort, FieldError, Labels, Policy, Protocol};
+use super::{ContainerPort, FieldError, Labels, Policy, Protocol, Sub};
 
 /// The label the API server sets on every namespace (GA in 1.22).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -270,10 +270,13 @@ impl PodInfo {
             .flatten()
             .enumerate()
         {
-            ips.push(parse_ip(&entry.ip, &format!("status.podIPs[{i}].ip"))?);
+            ips.push(parse_ip(
+                &entry.ip,
+                &Sub::new(&Sub::new(&"status", "podIPs", Some(i)), "ip", None),
+            )?);
         }
         if let Some(ip) = status.and_then(|s| s.pod_ip.as_deref()) {
-            let ip = parse_ip(ip, "status.podIP")?;
+            let ip = parse_ip(ip, &"status.podIP")?;
             if !ips.contains(&ip) {
                 ips.insert(0, ip);
             }
@@ -282,23 +285,31 @@ impl PodInfo {
         let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
         let mut ports = Vec::new();
         if let Some(spec) = spec {
+            let containers = spec
+                .containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ("containers", i, c));
             let sidecars = spec
                 .init_containers
                 .iter()
                 .flatten()
-                .filter(|c| c.restart_policy.as_deref() == Some("Always"));
-            for c in spec.containers.iter().chain(sidecars) {
+                .enumerate()
+                .filter(|(_, c)| c.restart_policy.as_deref() == Some("Always"))
+                .map(|(i, c)| ("initContainers", i, c));
+            for (list, ci, c) in containers.chain(sidecars) {
+                let container = Sub::new(&"spec", list, Some(ci));
                 for (i, p) in c.ports.iter().flatten().enumerate() {
-                    let field = format!("spec.containers[{}].ports[{i}]", c.name);
+                    let field = Sub::new(&container, "ports", Some(i));
                     ports.push(ContainerPort {
                         name: p.name.clone(),
                         port: super::port::port_number(
                             i64::from(p.container_port),
-                            &format!("{field}.containerPort"),
+                            &Sub::new(&field, "containerPort", None),
                         )?,
                         protocol: Protocol::parse_field(
                             p.protocol.as_deref(),
-                            &format!("{field}.protocol"),
+                            &Sub::new(&field, "protocol", None),
                         )?,
                     });
                 }
@@ -315,7 +326,7 @@ impl PodInfo {
     }
 }
 
-fn parse_ip(text: &str, field: &str) -> Result<IpAddr, FieldError> {
+fn parse_ip(text: &str, field: &dyn std::fmt::Display) -> Result<IpAddr, FieldError> {
     text.parse()
-        .map_err(|_| FieldError::new(field, format!("invalid IP address {text:?}")))
+        .map_err(|_| FieldError::new(field.to_string(), format!("invalid IP address {text:?}")))
 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 
-use super::{FieldError, IpBlock, RulePort, Selector};
+use super::{FieldError, IpBlock, RulePort, Selector, Sub};
 
 /// A direction of traffic, as seen from the pods a policy selects.
 #[derive(
@@ -89,7 +89,7 @@ impl Policy {
             .spec
             .as_ref()
             .ok_or_else(|| FieldError::new("spec", "must be set"))?;
-        let pod_selector = Selector::compile_opt(spec.pod_selector.as_ref(), "spec.podSelector")?;
+        let pod_selector = Selector::compile_opt(spec.pod_selector.as_ref(), &"spec.podSelector")?;
 
         let (mut affects_ingress, mut affects_egress) = (false, false);
         match &spec.policy_types {
@@ -124,7 +124,7 @@ impl Policy {
                 Rule::compile(
                     r.from.as_deref(),
                     r.ports.as_deref(),
-                    &format!("spec.ingress[{i}]"),
+                    &Sub::new(&"spec", "ingress", Some(i)),
                     "from",
                 )
             })
@@ -138,7 +138,7 @@ impl Policy {
                 Rule::compile(
                     r.to.as_deref(),
                     r.ports.as_deref(),
-                    &format!("spec.egress[{i}]"),
+                    &Sub::new(&"spec", "egress", Some(i)),
                     "to",
                 )
             })
@@ -166,38 +166,38 @@ impl Rule {
     fn compile(
         peers: Option<&[NetworkPolicyPeer]>,
         ports: Option<&[NetworkPolicyPort]>,
-        field: &str,
+        field: &dyn fmt::Display,
         peer_key: &str,
     ) -> Result<Self, FieldError> {
         let peers = peers
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .map(|(i, p)| Peer::compile(p, &format!("{field}.{peer_key}[{i}]")))
+            .map(|(i, p)| Peer::compile(p, &Sub::new(field, peer_key, Some(i))))
             .collect::<Result<_, _>>()?;
         let ports = ports
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .map(|(i, p)| RulePort::compile(p, &format!("{field}.ports[{i}]")))
+            .map(|(i, p)| RulePort::compile(p, &Sub::new(field, "ports", Some(i))))
             .collect::<Result<_, _>>()?;
         Ok(Self { peers, ports })
     }
 }
 
 impl Peer {
-    fn compile(raw: &NetworkPolicyPeer, field: &str) -> Result<Self, FieldError> {
+    fn compile(raw: &NetworkPolicyPeer, field: &dyn fmt::Display) -> Result<Self, FieldError> {
         match (&raw.ip_block, &raw.namespace_selector, &raw.pod_selector) {
             (Some(block), None, None) => Ok(Self::Block(IpBlock::compile(
                 block,
-                &format!("{field}.ipBlock"),
+                &Sub::new(field, "ipBlock", None),
             )?)),
             (Some(_), _, _) => Err(FieldError::new(
-                field,
+                field.to_string(),
                 "ipBlock may not be combined with namespaceSelector or podSelector",
             )),
             (None, None, None) => Err(FieldError::new(
-                field,
+                field.to_string(),
                 "must specify one of ipBlock, namespaceSelector or podSelector",
             )),
             (None, ns, pods) => Ok(Self::Pods {
@@ -205,10 +205,10 @@ impl Peer {
                     None => NamespaceScope::Own,
                     Some(s) => NamespaceScope::Matching(Selector::compile(
                         s,
-                        &format!("{field}.namespaceSelector"),
+                        &Sub::new(field, "namespaceSelector", None),
                     )?),
                 },
-                pods: Selector::compile_opt(pods.as_ref(), &format!("{field}.podSelector"))?,
+                pods: Selector::compile_opt(pods.as_ref(), &Sub::new(field, "podSelector", None))?,
             }),
         }
     }

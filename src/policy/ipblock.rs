@@ -9,7 +9,7 @@ use std::{fmt, net::IpAddr, str::FromStr};
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::IPBlock as RawIpBlock;
 
-use super::FieldError;
+use super::{FieldError, Sub};
 
 /// A compiled `ipBlock`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,20 +20,20 @@ pub struct IpBlock {
 
 impl IpBlock {
     /// Compiles `raw`; `field` names the `ipBlock` in errors.
-    pub fn compile(raw: &RawIpBlock, field: &str) -> Result<Self, FieldError> {
-        let cidr = parse_cidr(&raw.cidr, &format!("{field}.cidr"))?;
+    pub fn compile(raw: &RawIpBlock, field: &dyn fmt::Display) -> Result<Self, FieldError> {
+        let cidr = parse_cidr(&raw.cidr, &Sub::new(field, "cidr", None))?;
         let except = raw
             .except
             .iter()
             .flatten()
             .enumerate()
             .map(|(i, text)| {
-                let field = format!("{field}.except[{i}]");
+                let field = Sub::new(field, "except", Some(i));
                 let net = parse_cidr(text, &field)?;
                 let strict_subset = cidr.contains(&net) && net.prefix_len() > cidr.prefix_len();
                 if !strict_subset {
                     return Err(FieldError::new(
-                        field,
+                        field.to_string(),
                         format!("{text:?} must be a strict subset of cidr {}", raw.cidr),
                     ));
                 }
@@ -78,12 +78,12 @@ impl fmt::Display for IpBlock {
 
 /// Parses a CIDR, masking host bits; a bare address without a prefix length is an error, as it
 /// is for the API server.
-pub fn parse_cidr(text: &str, field: &str) -> Result<IpNet, FieldError> {
+pub fn parse_cidr(text: &str, field: &dyn fmt::Display) -> Result<IpNet, FieldError> {
     IpNet::from_str(text.trim())
         .map(|net| net.trunc())
         .map_err(|_| {
             FieldError::new(
-                field,
+                field.to_string(),
                 format!("invalid CIDR {text:?} (expected e.g. 10.0.0.0/8 or fd00::/64)"),
             )
         })
@@ -98,7 +98,7 @@ mod tests {
             cidr: cidr.into(),
             except: (!except.is_empty()).then(|| except.iter().map(|e| e.to_string()).collect()),
         };
-        IpBlock::compile(&raw, "spec.egress[0].to[0].ipBlock")
+        IpBlock::compile(&raw, &"spec.egress[0].to[0].ipBlock")
     }
 
     fn ip(s: &str) -> IpAddr {

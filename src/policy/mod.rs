@@ -23,6 +23,32 @@ pub use ipblock::{IpBlock, parse_cidr};
 pub use port::{ContainerPort, PortMatch, Protocol, RulePort, UnknownProtocol, validate_port_name};
 pub use selector::{Labels, Selector};
 
+/// A field path built lazily, so compiling a valid object formats nothing:
+/// `Sub::new(&"spec", "egress", Some(0))` displays as `spec.egress[0]`.
+#[derive(Clone, Copy)]
+pub struct Sub<'a> {
+    parent: &'a dyn std::fmt::Display,
+    key: &'a str,
+    index: Option<usize>,
+}
+
+impl<'a> Sub<'a> {
+    /// `parent.key` or `parent.key[index]`.
+    pub fn new(parent: &'a dyn std::fmt::Display, key: &'a str, index: Option<usize>) -> Self {
+        Self { parent, key, index }
+    }
+}
+
+impl std::fmt::Display for Sub<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.parent, self.key)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
 /// A field of an object that is invalid, named by its path (`spec.egress[0].ports[1].port`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]

@@ -13,7 +13,7 @@ use k8s_openapi::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::FieldError;
+use super::{FieldError, Sub};
 
 /// A transport protocol NetworkPolicy can name.
 #[derive(
@@ -40,10 +40,10 @@ impl Protocol {
     }
 
     /// Reads an optional protocol field, where absence means TCP.
-    pub fn parse_field(value: Option<&str>, field: &str) -> Result<Self, FieldError> {
+    pub fn parse_field(value: Option<&str>, field: &dyn fmt::Display) -> Result<Self, FieldError> {
         value.map_or(Ok(Self::Tcp), |v| {
             v.parse()
-                .map_err(|e: UnknownProtocol| FieldError::new(field, e.to_string()))
+                .map_err(|e: UnknownProtocol| FieldError::new(field.to_string(), e.to_string()))
         })
     }
 }
@@ -100,9 +100,9 @@ pub struct ContainerPort {
 
 impl RulePort {
     /// Compiles one `ports` entry; `field` names it in errors.
-    pub fn compile(raw: &NetworkPolicyPort, field: &str) -> Result<Self, FieldError> {
+    pub fn compile(raw: &NetworkPolicyPort, field: &dyn fmt::Display) -> Result<Self, FieldError> {
         let protocol =
-            Protocol::parse_field(raw.protocol.as_deref(), &format!("{field}.protocol"))?;
+            Protocol::parse_field(raw.protocol.as_deref(), &Sub::new(field, "protocol", None))?;
         let port = match (&raw.port, raw.end_port) {
             (None, None) => PortMatch::Any,
             (None, Some(_)) => {
@@ -112,11 +112,11 @@ impl RulePort {
                 ));
             }
             (Some(IntOrString::Int(n)), end) => {
-                let start = port_number(i64::from(*n), &format!("{field}.port"))?;
+                let start = port_number(i64::from(*n), &Sub::new(field, "port", None))?;
                 let end = match end {
                     None => start,
                     Some(e) => {
-                        let e = port_number(i64::from(e), &format!("{field}.endPort"))?;
+                        let e = port_number(i64::from(e), &Sub::new(field, "endPort", None))?;
                         if e < start {
                             return Err(FieldError::new(
                                 format!("{field}.endPort"),
@@ -184,11 +184,13 @@ impl fmt::Display for RulePort {
 }
 
 /// Checks a number is a valid port (1..=65535).
-pub fn port_number(n: i64, field: &str) -> Result<u16, FieldError> {
-    u16::try_from(n)
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| FieldError::new(field, format!("{n} is not a valid port (1-65535)")))
+pub fn port_number(n: i64, field: &dyn fmt::Display) -> Result<u16, FieldError> {
+    u16::try_from(n).ok().filter(|p| *p != 0).ok_or_else(|| {
+        FieldError::new(
+            field.to_string(),
+            format!("{n} is not a valid port (1-65535)"),
+        )
+    })
 }
 
 /// Validates an IANA service name, as Kubernetes requires of named ports.
@@ -228,7 +230,7 @@ mod tests {
     }
 
     fn compile(r: NetworkPolicyPort) -> Result<RulePort, FieldError> {
-        RulePort::compile(&r, "spec.egress[0].ports[0]")
+        RulePort::compile(&r, &"spec.egress[0].ports[0]")
     }
 
     fn dns_pod() -> Vec<ContainerPort> {

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use super::FieldError;
+use std::fmt;
+
+use super::{FieldError, Sub};
 
 /// The labels of a pod or namespace.
 pub type Labels = BTreeMap<String, String>;
@@ -41,7 +43,7 @@ impl Selector {
     }
 
     /// Compiles `selector`; `field` names it in errors (e.g. `spec.podSelector`).
-    pub fn compile(selector: &LabelSelector, field: &str) -> Result<Self, FieldError> {
+    pub fn compile(selector: &LabelSelector, field: &dyn fmt::Display) -> Result<Self, FieldError> {
         let match_labels = selector
             .match_labels
             .iter()
@@ -54,7 +56,7 @@ impl Selector {
             .flatten()
             .enumerate()
             .map(|(i, expr)| {
-                let field = format!("{field}.matchExpressions[{i}]");
+                let field = Sub::new(field, "matchExpressions", Some(i));
                 let values = expr.values.clone().unwrap_or_default();
                 let operator = match expr.operator.as_str() {
                     "In" | "NotIn" if values.is_empty() => {
@@ -106,7 +108,10 @@ impl Selector {
     }
 
     /// Compiles an optional selector, where absence means "everything".
-    pub fn compile_opt(selector: Option<&LabelSelector>, field: &str) -> Result<Self, FieldError> {
+    pub fn compile_opt(
+        selector: Option<&LabelSelector>,
+        field: &dyn fmt::Display,
+    ) -> Result<Self, FieldError> {
         selector.map_or_else(|| Ok(Self::everything()), |s| Self::compile(s, field))
     }
 
@@ -217,7 +222,7 @@ mod tests {
             match_labels: (!ml.is_empty()).then(|| labels(ml)),
             match_expressions: (!exprs.is_empty()).then_some(exprs),
         };
-        Selector::compile(&raw, "spec.podSelector").expect("test selector must compile")
+        Selector::compile(&raw, &"spec.podSelector").expect("test selector must compile")
     }
 
     #[test]
@@ -314,7 +319,7 @@ mod tests {
                 match_labels: None,
                 match_expressions: Some(vec![e.clone()]),
             };
-            let err = Selector::compile(&raw, "spec.podSelector").expect_err("must be rejected");
+            let err = Selector::compile(&raw, &"spec.podSelector").expect_err("must be rejected");
             assert_eq!(err.field, format!("spec.podSelector.{field}"), "{e:?}");
         }
     }

@@ -153,7 +153,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
         a.reviewed = Some(reviewed);
         return a;
     }
-    match serde_json::to_vec(&admission::to_json(&reviewed.response)) {
+    match admission::to_bytes(&reviewed.response) {
         Ok(body) => Answer {
             status: StatusCode::OK,
             json: true,
