@@ -485,3 +485,81 @@ async fn server_answers_exactly_as_the_review_command() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_ca_requires_a_client_certificate() {
+    let server =
+        TestServer::start_with(&seed_text(), MAX_BODY, Duration::from_secs(60), true).await;
+    let good = review(
+        "mtls",
+        "CREATE",
+        seed_policies("ingress-only.yaml").remove(0),
+    );
+
+    let with_cert = common::client_config_with_cert(server.dir.path(), &server.ca, &[b"http/1.1"]);
+    let stream = common::tls(server.addr, with_cert)
+        .await
+        .expect("a client certificate from the CA is accepted");
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let req = hyper::Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(good)))
+        .expect("request");
+    assert_eq!(
+        send.send_request(req).await.expect("response").status(),
+        200
+    );
+
+    // Without a certificate the handshake (or the first read after it, with TLS 1.3) fails.
+    let rejected = async {
+        let stream = common::tls(
+            server.addr,
+            common::client_config(&server.ca, &[b"http/1.1"]),
+        )
+        .await?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(std::io::Error::other)?;
+        tokio::spawn(conn);
+        let req = hyper::Request::post("/validate")
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .map_err(std::io::Error::other)?;
+        send.send_request(req).await.map_err(std::io::Error::other)
+    };
+    assert!(
+        rejected.await.is_err(),
+        "a client without a certificate must be refused"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_is_decided_alike_and_marked_in_the_audit_log() {
+    let server = TestServer::start(&seed_text(), MAX_BODY, Duration::from_secs(60)).await;
+    let mut client = Client::http1(server.addr, &server.ca).await;
+    let body = review(
+        "dry",
+        "CREATE",
+        seed_policies("deny-all-traffic.yaml").remove(0),
+    )
+    .replace(r#""dryRun":false"#, r#""dryRun":true"#);
+    assert!(body.contains(r#""dryRun":true"#));
+    let (status, _, answer) = client.post("/validate", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        response(&answer)["allowed"],
+        false,
+        "a dry run is decided the same way"
+    );
+    let audit = server.stop().await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["dry_run"], true);
+    assert_eq!(audit[0]["verdict"], "denied");
+}

@@ -50,6 +50,51 @@ pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+/// Writes a client CA (`client-ca.crt`) and a client certificate it issued (`client.crt`,
+/// `client.key`) into `dir`, as the API server's would be.
+pub fn write_client_certs(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let key = rcgen::KeyPair::generate().expect("client key");
+    let mut params =
+        rcgen::CertificateParams::new(vec!["kube-apiserver".to_string()]).expect("params");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).expect("client certificate");
+    std::fs::write(dir.join("client-ca.crt"), ca_cert.pem()).expect("write");
+    std::fs::write(dir.join("client.crt"), cert.pem()).expect("write");
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).expect("write");
+}
+
+/// A client TLS config trusting `ca_pem` and presenting `client.crt` from `dir`.
+pub fn client_config_with_cert(dir: &Path, ca_pem: &str, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(c.expect("CA PEM")).expect("CA");
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("client.crt"))
+        .expect("client.crt")
+        .map(|c| c.expect("client certificate PEM"))
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("client.key"))
+        .expect("client key");
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .expect("client auth");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// Opens a TLS connection to `addr` as `localhost`.
 pub async fn tls(
     addr: SocketAddr,
@@ -176,6 +221,16 @@ pub fn seed_text() -> String {
 
 impl TestServer {
     pub async fn start(cluster_text: &str, max_body: usize, reload: Duration) -> Self {
+        Self::start_with(cluster_text, max_body, reload, false).await
+    }
+
+    /// As `start`; with `client_ca`, clients must present a certificate from the server's CA.
+    pub async fn start_with(
+        cluster_text: &str,
+        max_body: usize,
+        reload: Duration,
+        client_ca: bool,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let issued = write_certs(dir.path());
         let mut snapshot = ClusterSnapshot::default();
@@ -192,7 +247,10 @@ impl TestServer {
                 cert: dir.path().join("tls.crt"),
                 key: dir.path().join("tls.key"),
             },
-            client_ca: None,
+            client_ca: client_ca.then(|| {
+                write_client_certs(dir.path());
+                dir.path().join("client-ca.crt")
+            }),
             tls_reload_interval: reload,
             limits: Limits {
                 max_body,
