@@ -20,12 +20,16 @@ use crate::{
     admission,
     audit::{AuditConfig, Destination},
     certs,
+    cluster::{
+        self,
+        reconcile::{ReconcileMode, Reconciler},
+    },
     ignite::{
         Compiled, Config, Environment, Mode, Operation, PolicyRequest, Verdict, decide, generate,
-        message,
+        message, report,
     },
     query,
-    server::{self, CertFiles, Limits, ServeConfig, Server},
+    server::{self, CertFiles, Limits, OnUnsynced, ServeConfig, Server},
     snapshot::ClusterSnapshot,
 };
 
@@ -67,11 +71,14 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Write a CA and a serving certificate for the webhook's Service; print the caBundle.
     Certs(CertsArgs),
+    /// Report every in-scope namespace whose Ignite pods are cut off, from a live cluster or
+    /// snapshot files (exit 1 when any is).
+    Scan(ScanArgs),
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// Cluster snapshot files to decide on; without any, the embedded seed cluster.
+pub struct ScanArgs {
+    /// Snapshot files instead of a live cluster.
     #[arg(
         long,
         short = 'c',
@@ -79,6 +86,49 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cluster: Vec<PathBuf>,
+
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster config).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Configuration file (YAML).
+    #[arg(long, env = "IGNITE_NETPOL_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(
+        long,
+        short = 'o',
+        env = "IGNITE_NETPOL_OUTPUT",
+        default_value = "text"
+    )]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// `live` (watch the cluster; the default inside a pod) or snapshot files to decide on;
+    /// outside a pod without any, the embedded seed cluster.
+    #[arg(
+        long,
+        short = 'c',
+        env = "IGNITE_NETPOL_CLUSTER",
+        value_delimiter = ','
+    )]
+    pub cluster: Vec<PathBuf>,
+
+    /// With the live view: report cut-off namespaces (gauge, Events), also update managed rules,
+    /// or do nothing.
+    #[arg(long, env = "IGNITE_NETPOL_RECONCILE", default_value = "report")]
+    pub reconcile: ReconcileMode,
+
+    /// How reviews are answered until the live view has synced.
+    #[arg(long, env = "IGNITE_NETPOL_ON_UNSYNCED", default_value = "deny")]
+    pub on_unsynced: OnUnsynced,
+
+    /// With the live view: how long a burst of changes may last before the view is rebuilt.
+    #[arg(long, env = "IGNITE_NETPOL_SETTLE", default_value = "500ms", value_parser = parse_duration)]
+    pub settle: Duration,
 
     /// Configuration file (YAML); every key has a default.
     #[arg(long, env = "IGNITE_NETPOL_CONFIG")]
@@ -336,6 +386,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Generate(generate) => run_generate(generate),
         Command::Serve(serve) => run_serve(*serve),
         Command::Certs(certs) => run_certs(certs),
+        Command::Scan(scan) => run_scan(scan),
         Command::Config(ConfigCommand::Print { config }) => {
             let cfg = load_config(config.as_deref())?;
             print!("{}", cfg.config.to_yaml());
@@ -456,6 +507,9 @@ pub const EMBEDDED_CLUSTER: &str = include_str!("../examples/seed/cluster.yaml")
 fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let ServeArgs {
         cluster,
+        reconcile,
+        on_unsynced,
+        settle,
         config,
         listen,
         admin_listen,
@@ -473,7 +527,15 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         audit_queue,
     } = args;
     let cfg = load_config(config.as_deref())?;
-    let snapshot = if cluster.is_empty() {
+    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let live = match cluster.as_slice() {
+        [one] if one.as_os_str() == "live" => true,
+        [] => in_pod,
+        _ => false,
+    };
+    let snapshot = if live {
+        ClusterSnapshot::default()
+    } else if cluster.is_empty() {
         let mut s = ClusterSnapshot::default();
         s.add_text(EMBEDDED_CLUSTER, "embedded seed cluster")?;
         s
@@ -508,16 +570,126 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             keep: audit_keep,
             flush_every: Duration::from_secs(1),
         },
+        ready_at_start: !live,
+        on_unsynced,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let server = Server::bind(serve, env, cfg).await?;
+        let server = Server::bind(serve, env, cfg.clone()).await?;
+        if live {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to the cluster (in-cluster config or KUBECONFIG)")?;
+            let state = server.state();
+            let instance = std::env::var("POD_NAME").ok();
+            tokio::spawn(run_live(client, cfg, settle, reconcile, state, instance));
+        }
         server.run(server::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds the server the live cluster view and runs the reconciler on every new view.
+pub async fn run_live(
+    client: kube::Client,
+    cfg: Compiled,
+    settle: Duration,
+    mode: ReconcileMode,
+    state: std::sync::Arc<server::AppState>,
+    instance: Option<String>,
+) {
+    let reconciler = std::sync::Arc::new(tokio::sync::Mutex::new(Reconciler::new(
+        client.clone(),
+        cfg.clone(),
+        mode,
+        state.clone(),
+        instance,
+    )));
+    let view_state = state.clone();
+    cluster::run(
+        client,
+        cfg,
+        settle,
+        move |env| view_state.set_view(env),
+        move |env, snapshot| {
+            let reconciler = reconciler.clone();
+            async move { reconciler.lock().await.on_view(&env, &snapshot).await }
+        },
+    )
+    .await;
+}
+
+fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let ScanArgs {
+        cluster,
+        kubeconfig,
+        config,
+        output,
+    } = args;
+    let cfg = load_config(config.as_deref())?;
+    let snapshot = if cluster.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(async {
+            let client = match kubeconfig {
+                Some(path) => {
+                    let kc = kube::config::Kubeconfig::read_from(&path)
+                        .with_context(|| format!("--kubeconfig {}: cannot read", path.display()))?;
+                    let config =
+                        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+                    kube::Client::try_from(config)?
+                }
+                None => kube::Client::try_default()
+                    .await
+                    .context("connecting to the cluster")?,
+            };
+            cluster::list_once(&client, &cfg).await
+        })?
+    } else {
+        ClusterSnapshot::load_files(&cluster)?
+    };
+    let env = Environment::build(&snapshot, &cfg).context("building the cluster model")?;
+    let reports = report::scan(&env, &cfg);
+    let broken = reports.iter().filter(|r| r.broken()).count();
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "namespaces": reports }))?
+        ),
+        OutputFormat::Text => {
+            for r in &reports {
+                let state = if r.broken() {
+                    format!(
+                        "CUT OFF: missing {}",
+                        crate::ignite::decision::kinds(&r.missing)
+                    )
+                } else {
+                    "ok".into()
+                };
+                println!(
+                    "{} (mode {}, {} Ignite pods): {state}",
+                    r.namespace, r.mode, r.ignite_pods
+                );
+                for m in &r.missing {
+                    println!(
+                        "  - {}: {} -> {} {}/{}: {}",
+                        m.flow, m.from, m.target, m.port, m.protocol, m.reason
+                    );
+                }
+            }
+            println!("{} namespaces judged, {broken} cut off", reports.len());
+        }
+    }
+    Ok(if broken > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run_certs(args: CertsArgs) -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ pub mod admission;
 pub mod audit;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod ignite;
 pub mod policy;
 pub mod query;

@@ -61,6 +61,8 @@ pub struct MissingFlow {
     pub protocol: Protocol,
     /// Which side blocks it and why.
     pub reason: String,
+    /// The policies that isolate the blocking side (`namespace/name`).
+    pub blocked_by: Vec<String>,
     /// The source's egress blocks it.
     #[serde(skip)]
     pub egress_blocked: bool,
@@ -126,6 +128,20 @@ pub fn check(
             port,
             protocol,
             reason: reason(&verdict, from.pod, to),
+            blocked_by: verdict
+                .egress
+                .isolated_by
+                .iter()
+                .filter(|_| !verdict.egress.allows())
+                .chain(
+                    verdict
+                        .ingress
+                        .isolated_by
+                        .iter()
+                        .filter(|_| !verdict.ingress.allows()),
+                )
+                .map(ToString::to_string)
+                .collect(),
             egress_blocked: !verdict.egress.allows(),
             ingress_blocked: !verdict.ingress.allows(),
             name: name.map(str::to_string),

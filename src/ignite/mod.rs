@@ -16,6 +16,7 @@ pub mod generate;
 pub mod hints;
 pub mod message;
 pub mod patch;
+pub mod report;
 pub mod rules;
 pub mod targets;
 

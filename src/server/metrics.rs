@@ -27,6 +27,12 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
+/// The label of a missing flow kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    pub flow: String,
+}
+
 /// Everything the webhook counts.
 #[derive(Debug)]
 pub struct Metrics {
@@ -38,6 +44,8 @@ pub struct Metrics {
     audit_dropped: Counter,
     audit_errors: Counter,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    cut_off: Family<FlowLabels, Gauge>,
+    pub reconcile_runs: Counter,
     audit: Arc<AuditCounters>,
 }
 
@@ -92,7 +100,21 @@ impl Metrics {
             "Age of the cluster view decisions are made on",
             snapshot_age.clone(),
         );
+        let cut_off = Family::<FlowLabels, Gauge>::default();
+        registry.register(
+            "namespaces_cut_off",
+            "In-scope namespaces whose Ignite pods miss a required flow, by flow kind (reconciler)",
+            cut_off.clone(),
+        );
+        let reconcile_runs = Counter::default();
+        registry.register(
+            "reconcile_runs",
+            "Views the reconciler has judged",
+            reconcile_runs.clone(),
+        );
         Self {
+            reconcile_runs,
+            cut_off,
             registry,
             reviews,
             latency,
@@ -115,6 +137,27 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Sets the cut-off gauge for every flow kind (0 where none is cut).
+    pub fn set_cut_off(
+        &self,
+        counts: &std::collections::BTreeMap<crate::ignite::flows::FlowKind, usize>,
+    ) {
+        use crate::ignite::flows::FlowKind;
+        for kind in [
+            FlowKind::Dns,
+            FlowKind::Apiserver,
+            FlowKind::Peer,
+            FlowKind::Extra,
+        ] {
+            let n = counts.get(&kind).copied().unwrap_or(0);
+            self.cut_off
+                .get_or_create(&FlowLabels {
+                    flow: kind.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts a certificate reload.

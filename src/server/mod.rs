@@ -38,7 +38,7 @@ pub use tls::{CertFiles, ReloadingResolver};
 /// The cluster view decisions are made on, and when it was loaded.
 #[derive(Debug)]
 pub struct ClusterView {
-    pub env: Environment,
+    pub env: Arc<Environment>,
     pub loaded: Instant,
 }
 
@@ -56,8 +56,12 @@ pub struct AppState {
     pub view: ArcSwap<ClusterView>,
     pub config: Compiled,
     pub metrics: Metrics,
+    /// Readiness for probes: synced and not shutting down.
     pub ready: AtomicBool,
+    /// The cluster view has been loaded at least once.
+    pub synced: AtomicBool,
     pub limits: Limits,
+    pub on_unsynced: OnUnsynced,
     audit: RwLock<Option<AuditSender>>,
 }
 
@@ -71,12 +75,16 @@ impl AppState {
         }
     }
 
-    /// Replaces the cluster view (the live view does this on every change).
-    pub fn set_view(&self, env: Environment) {
+    /// Replaces the cluster view (the live view does this on every change) and marks the
+    /// server ready.
+    pub fn set_view(&self, env: Arc<Environment>) {
         self.view.store(Arc::new(ClusterView {
             env,
             loaded: Instant::now(),
         }));
+        self.synced
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -92,6 +100,31 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub audit: AuditConfig,
+    /// Ready as soon as serving (a snapshot file); the live view sets readiness once synced.
+    pub ready_at_start: bool,
+    /// How reviews are answered while the view is not synced.
+    pub on_unsynced: OnUnsynced,
+}
+
+/// The answer while the cluster view is not synced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnUnsynced {
+    /// Refuse: better a retried `kubectl apply` than a decision on a partial view.
+    #[default]
+    Deny,
+    /// Admit, with a warning.
+    Allow,
+}
+
+impl std::str::FromStr for OnUnsynced {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "deny" => Ok(Self::Deny),
+            "allow" => Ok(Self::Allow),
+            other => Err(format!("unknown value {other:?} (expected deny or allow)")),
+        }
+    }
 }
 
 /// A bound, not yet serving, server.
@@ -120,13 +153,15 @@ impl Server {
         let metrics = Metrics::new(sender.counters().clone());
         let state = Arc::new(AppState {
             view: ArcSwap::from_pointee(ClusterView {
-                env,
+                env: Arc::new(env),
                 loaded: Instant::now(),
             }),
             config: decisions,
             metrics,
-            ready: AtomicBool::new(true),
+            ready: AtomicBool::new(config.ready_at_start),
+            synced: AtomicBool::new(config.ready_at_start),
             limits: config.limits,
+            on_unsynced: config.on_unsynced,
             audit: RwLock::new(Some(sender)),
         });
         let webhook = TcpListener::bind(config.listen)

@@ -45,6 +45,8 @@ struct Answer {
     body: Vec<u8>,
     reviewed: Option<Reviewed>,
     error: Option<String>,
+    /// The request's uid when it was read without a full review.
+    uid: Option<String>,
 }
 
 impl Answer {
@@ -56,6 +58,7 @@ impl Answer {
             body: format!("{message}\n").into_bytes(),
             reviewed: None,
             error: Some(message),
+            uid: None,
         }
     }
 }
@@ -93,6 +96,7 @@ async fn handle(state: &AppState, path: &str, validating: bool, req: Request) ->
         path,
         started,
         answer.reviewed,
+        answer.uid,
         answer.error,
         status.as_u16(),
     );
@@ -133,6 +137,9 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
         }
         Ok(Ok(body)) => body,
     };
+    if !state.synced.load(std::sync::atomic::Ordering::Acquire) {
+        return unsynced(state, &body);
+    }
     let view = state.view.load_full();
     let options = ReviewOptions {
         mode: None,
@@ -160,11 +167,52 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
             body,
             error: reviewed.error.clone(),
             reviewed: Some(reviewed),
+            uid: None,
         },
         Err(e) => Answer::plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("ignite-netpol: cannot encode the answer: {e}"),
         ),
+    }
+}
+
+/// The answer while the cluster view is not synced (`--on-unsynced`).
+fn unsynced(state: &AppState, body: &[u8]) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct UidOnly {
+        request: Option<Uid>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Uid {
+        uid: String,
+    }
+    let uid = serde_json::from_slice::<UidOnly>(body)
+        .ok()
+        .and_then(|r| r.request)
+        .map(|r| r.uid)
+        .filter(|u| !u.is_empty());
+    let Some(uid) = uid else {
+        return Answer::plain(
+            StatusCode::BAD_REQUEST,
+            "ignite-netpol: the AdmissionReview request has no uid",
+        );
+    };
+    let message = "ignite-netpol: the cluster view is not synced yet; retry shortly";
+    let allow = state.on_unsynced == super::OnUnsynced::Allow;
+    let mut response = serde_json::json!({"uid": uid, "allowed": allow});
+    if allow {
+        response["warnings"] = serde_json::json!([message]);
+    } else {
+        response["status"] = serde_json::json!({"code": 503, "message": message});
+    }
+    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+    Answer {
+        status: StatusCode::OK,
+        json: true,
+        body: review.to_string().into_bytes(),
+        reviewed: None,
+        error: Some("cluster view not synced".into()),
+        uid: Some(uid),
     }
 }
 
@@ -193,6 +241,7 @@ fn account(
     path: &str,
     started: Instant,
     reviewed: Option<Reviewed>,
+    uid: Option<String>,
     error: Option<String>,
     status: u16,
 ) {
@@ -211,7 +260,11 @@ fn account(
     let record = AuditRecord {
         time: now(),
         path: path.to_string(),
-        uid: info.as_ref().map(|i| i.uid.clone()).unwrap_or_default(),
+        uid: info
+            .as_ref()
+            .map(|i| i.uid.clone())
+            .or(uid)
+            .unwrap_or_default(),
         operation,
         dry_run: info.as_ref().is_some_and(|i| i.dry_run),
         user: AuditUser {

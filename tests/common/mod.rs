@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use http_body_util::{BodyExt, Full};
@@ -209,6 +211,7 @@ pub struct TestServer {
     pub audit_path: std::path::PathBuf,
     pub stop: Option<tokio::sync::oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub state: Option<std::sync::Arc<ignite_netpol::server::AppState>>,
 }
 
 pub fn seed_text() -> String {
@@ -224,12 +227,40 @@ impl TestServer {
         Self::start_with(cluster_text, max_body, reload, false).await
     }
 
+    /// A server fed by the live view from `client` (the fake API server), reconciling in `mode`.
+    pub async fn start_live(
+        client: kube::Client,
+        mode: ignite_netpol::cluster::reconcile::ReconcileMode,
+    ) -> Self {
+        let mut s = Self::build("", 64 * 1024, Duration::from_secs(60), false, false).await;
+        let state = s.state.take().expect("state");
+        tokio::spawn(ignite_netpol::cli::run_live(
+            client,
+            Compiled::default(),
+            Duration::from_millis(5),
+            mode,
+            state,
+            None,
+        ));
+        s
+    }
+
     /// As `start`; with `client_ca`, clients must present a certificate from the server's CA.
     pub async fn start_with(
         cluster_text: &str,
         max_body: usize,
         reload: Duration,
         client_ca: bool,
+    ) -> Self {
+        Self::build(cluster_text, max_body, reload, client_ca, true).await
+    }
+
+    async fn build(
+        cluster_text: &str,
+        max_body: usize,
+        reload: Duration,
+        client_ca: bool,
+        ready: bool,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let issued = write_certs(dir.path());
@@ -266,12 +297,15 @@ impl TestServer {
                 keep: 2,
                 flush_every: Duration::from_secs(1),
             },
+            ready_at_start: ready,
+            on_unsynced: ignite_netpol::server::OnUnsynced::Deny,
         };
         let server = Server::bind(config, env, cfg)
             .await
             .expect("server must bind");
         let addr = server.webhook_addr().expect("addr");
         let admin = server.admin_addr().expect("admin addr");
+        let state = Some(server.state());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let done = tokio::spawn(server.run(async move {
             let _ = stopped.await;
@@ -284,11 +318,13 @@ impl TestServer {
             audit_path,
             stop: Some(stop),
             done,
+            state,
         }
     }
 
     /// Stops the server and waits for it (audit log flushed).
     pub async fn stop(mut self) -> Vec<serde_json::Value> {
+        self.state.take();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

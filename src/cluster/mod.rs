@@ -1,0 +1,305 @@
+//! The live cluster view: kube-runtime reflectors feed the objects decisions need into stores;
+//! every change rebuilds the engine's [`Environment`] and swaps it into the server, and the
+//! reconciler reacts. The only module that knows `kube::Api`.
+//!
+//! Watched (stripped to the fields the engine reads, to keep memory flat): Namespaces, Pods and
+//! NetworkPolicies cluster-wide, the DNS Service, and the API server's Service and
+//! EndpointSlices. `/readyz` stays false until every reflector has listed once. Watches that fail
+//! reconnect with backoff; a lost watch never ends the process.
+
+pub mod reconcile;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use k8s_openapi::{
+    api::{
+        core::v1::{Namespace, Pod, Service},
+        discovery::v1::EndpointSlice,
+        networking::v1::NetworkPolicy,
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kube::{
+    Api, Client, Resource,
+    runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use crate::{
+    ignite::{Compiled, Environment},
+    snapshot::ClusterSnapshot,
+};
+
+/// The stores the reflectors fill.
+#[derive(Clone)]
+pub struct Stores {
+    pub namespaces: Store<Namespace>,
+    pub pods: Store<Pod>,
+    pub policies: Store<NetworkPolicy>,
+    pub dns_services: Store<Service>,
+    pub api_services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+}
+
+impl Stores {
+    /// Waits until every reflector has listed once.
+    pub async fn synced(&self) {
+        let _ = tokio::join!(
+            self.namespaces.wait_until_ready(),
+            self.pods.wait_until_ready(),
+            self.policies.wait_until_ready(),
+            self.dns_services.wait_until_ready(),
+            self.api_services.wait_until_ready(),
+            self.slices.wait_until_ready(),
+        );
+    }
+
+    /// The objects now in the stores, as a snapshot.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot::default();
+        for o in self.namespaces.state() {
+            s.namespaces.upsert((*o).clone());
+        }
+        for o in self.pods.state() {
+            s.pods.upsert((*o).clone());
+        }
+        for o in self.policies.state() {
+            s.network_policies.upsert((*o).clone());
+        }
+        for o in self
+            .dns_services
+            .state()
+            .into_iter()
+            .chain(self.api_services.state())
+        {
+            s.services.upsert((*o).clone());
+        }
+        for o in self.slices.state() {
+            s.endpoint_slices.upsert((*o).clone());
+        }
+        s
+    }
+}
+
+/// Drops what the engine never reads: managed fields, most annotations, pod specs beyond
+/// ports and hostNetwork, status beyond IPs.
+fn strip_meta(meta: &mut ObjectMeta, keep_managed_rules: bool) {
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    match meta.annotations.as_mut() {
+        Some(a) if keep_managed_rules => {
+            a.retain(|k, _| k == crate::ignite::patch::MANAGED_RULES_ANNOTATION)
+        }
+        _ => meta.annotations = None,
+    }
+}
+
+fn strip_pod(pod: &mut Pod) {
+    strip_meta(&mut pod.metadata, false);
+    if let Some(spec) = pod.spec.as_mut() {
+        let slim = |c: &mut k8s_openapi::api::core::v1::Container| {
+            let (name, ports, restart) = (
+                std::mem::take(&mut c.name),
+                c.ports.take(),
+                c.restart_policy.take(),
+            );
+            *c = k8s_openapi::api::core::v1::Container {
+                name,
+                ports,
+                restart_policy: restart,
+                ..Default::default()
+            };
+        };
+        spec.containers.iter_mut().for_each(slim);
+        if let Some(init) = spec.init_containers.as_mut() {
+            init.retain(|c| c.restart_policy.as_deref() == Some("Always"));
+            init.iter_mut().for_each(slim);
+        }
+        let host_network = spec.host_network;
+        let containers = std::mem::take(&mut spec.containers);
+        let init_containers = spec.init_containers.take();
+        *spec = k8s_openapi::api::core::v1::PodSpec {
+            containers,
+            init_containers,
+            host_network,
+            ..Default::default()
+        };
+    }
+    if let Some(status) = pod.status.as_mut() {
+        let (ip, ips, phase) = (
+            status.pod_ip.take(),
+            status.pod_ips.take(),
+            status.phase.take(),
+        );
+        *status = k8s_openapi::api::core::v1::PodStatus {
+            pod_ip: ip,
+            pod_ips: ips,
+            phase,
+            ..Default::default()
+        };
+    }
+}
+
+/// Starts a reflector: list, then watch, reconnecting with backoff; every change pokes `changed`.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    strip: fn(&mut K),
+    changed: Arc<Notify>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&()).to_string();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .modify(strip)
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => changed.notify_one(),
+                Err(error) => tracing::warn!(%kind, %error, "Watch failed; retrying with backoff"),
+            }
+        }
+    });
+    reader
+}
+
+/// Starts every reflector.
+pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
+    let dns = &cfg.config.dns.service;
+    let api = &cfg.config.api_server.service;
+    let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
+    Stores {
+        namespaces: reflect(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            |n: &mut Namespace| strip_meta(&mut n.metadata, false),
+            changed.clone(),
+        ),
+        pods: reflect(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            strip_pod,
+            changed.clone(),
+        ),
+        policies: reflect(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            |p: &mut NetworkPolicy| strip_meta(&mut p.metadata, true),
+            changed.clone(),
+        ),
+        dns_services: reflect(
+            Api::namespaced(client.clone(), &dns.namespace),
+            by_name(&dns.name),
+            |s: &mut Service| strip_meta(&mut s.metadata, false),
+            changed.clone(),
+        ),
+        api_services: reflect(
+            Api::namespaced(client.clone(), &api.namespace),
+            by_name(&api.name),
+            |s: &mut Service| strip_meta(&mut s.metadata, false),
+            changed.clone(),
+        ),
+        slices: reflect(
+            Api::namespaced(client.clone(), &api.namespace),
+            watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", api.name)),
+            |s: &mut EndpointSlice| strip_meta(&mut s.metadata, false),
+            changed,
+        ),
+    }
+}
+
+/// Keeps `set_view` fed with a current environment: once synced, and after every burst of
+/// changes (coalesced over `settle`). `on_view` runs after each swap (the reconciler).
+pub async fn run<F, Fut>(
+    client: Client,
+    cfg: Compiled,
+    settle: Duration,
+    set_view: impl Fn(Arc<Environment>),
+    mut on_view: F,
+) where
+    F: FnMut(Arc<Environment>, Arc<ClusterSnapshot>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let changed = Arc::new(Notify::new());
+    let stores = start(&client, &cfg, changed.clone());
+    stores.synced().await;
+    tracing::info!("Cluster view synced");
+    loop {
+        let snapshot = Arc::new(stores.snapshot());
+        match Environment::build(&snapshot, &cfg) {
+            Ok(env) => {
+                let env = Arc::new(env);
+                set_view(env.clone());
+                on_view(env, snapshot).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "Cannot build the cluster view; keeping the previous one")
+            }
+        }
+        changed.notified().await;
+        // Coalesce a burst of watch events into one rebuild.
+        tokio::time::sleep(settle).await;
+    }
+}
+
+/// Lists everything once (for `scan`), stripped like the live view.
+pub async fn list_once(client: &Client, cfg: &Compiled) -> anyhow::Result<ClusterSnapshot> {
+    use kube::api::ListParams;
+    let dns = &cfg.config.dns.service;
+    let api = &cfg.config.api_server.service;
+    let mut s = ClusterSnapshot::default();
+    for mut o in Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        strip_meta(&mut o.metadata, false);
+        s.namespaces.upsert(o);
+    }
+    for mut o in Api::<Pod>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        strip_pod(&mut o);
+        s.pods.upsert(o);
+    }
+    for o in Api::<NetworkPolicy>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        s.network_policies.upsert(o);
+    }
+    for svc in [dns, api] {
+        if let Some(o) = Api::<Service>::namespaced(client.clone(), &svc.namespace)
+            .get_opt(&svc.name)
+            .await?
+        {
+            s.services.upsert(o);
+        }
+    }
+    let slices = ListParams::default().labels(&format!("kubernetes.io/service-name={}", api.name));
+    for o in Api::<EndpointSlice>::namespaced(client.clone(), &api.namespace)
+        .list(&slices)
+        .await?
+        .items
+    {
+        s.endpoint_slices.upsert(o);
+    }
+    Ok(s)
+}

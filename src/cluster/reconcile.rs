@@ -1,0 +1,245 @@
+//! The reconciler: after every change of the cluster view, judge every in-scope namespace.
+//!
+//! - `report`: a gauge of namespaces cut off per missing flow kind, and a Kubernetes Event
+//!   (`Warning IgniteCutOff`) on each offending NetworkPolicy — once per distinct problem, not
+//!   once per loop.
+//! - `update`: also rewrite the rules recorded in `ignite-netpol.io/managed-rules` when the API
+//!   server's or DNS's addresses moved, with a JSON patch that first tests the resourceVersion;
+//!   a conflict re-reads the policy and tries again, so nobody's edit is clobbered. Every change
+//!   is audited.
+
+use std::{collections::HashMap, str::FromStr, sync::Arc};
+
+use k8s_openapi::api::{core::v1::ObjectReference, networking::v1::NetworkPolicy};
+use kube::{
+    Api, Client,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType, Recorder, Reporter},
+};
+
+use crate::{
+    audit::{AuditRecord, AuditUser, now},
+    ignite::{Compiled, Environment, Mode, report},
+    server::AppState,
+    snapshot::ClusterSnapshot,
+};
+
+/// What the reconciler does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReconcileMode {
+    Off,
+    #[default]
+    Report,
+    Update,
+}
+
+impl FromStr for ReconcileMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "report" => Ok(Self::Report),
+            "update" => Ok(Self::Update),
+            other => Err(format!(
+                "unknown reconcile mode {other:?} (expected off, report or update)"
+            )),
+        }
+    }
+}
+
+/// Attempts per policy when its resourceVersion keeps changing under us.
+const ATTEMPTS: usize = 3;
+
+/// The reconciler's state between views.
+pub struct Reconciler {
+    client: Client,
+    cfg: Compiled,
+    mode: ReconcileMode,
+    recorder: Recorder,
+    state: Arc<AppState>,
+    /// The problem last reported per offending policy, so an Event is sent once per problem.
+    reported: HashMap<(String, String), String>,
+}
+
+impl Reconciler {
+    /// A reconciler publishing Events as `reporter`.
+    pub fn new(
+        client: Client,
+        cfg: Compiled,
+        mode: ReconcileMode,
+        state: Arc<AppState>,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "ignite-netpol".into(),
+            instance,
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            cfg,
+            mode,
+            state,
+            reported: HashMap::new(),
+        }
+    }
+
+    /// Reacts to a new view.
+    pub async fn on_view(&mut self, env: &Environment, snapshot: &ClusterSnapshot) {
+        if self.mode == ReconcileMode::Off {
+            return;
+        }
+        if self.mode == ReconcileMode::Update {
+            self.update_managed(env, snapshot).await;
+        }
+        let reports = report::scan(env, &self.cfg);
+        self.state
+            .metrics
+            .set_cut_off(&report::cut_off_by_flow(&reports));
+        self.publish_events(&reports, snapshot).await;
+        self.state.metrics.reconcile_runs.inc();
+    }
+
+    /// One Event per namespace and problem, on the policy to look at: the one whose managed
+    /// rules went stale if any, else the first that blocks.
+    async fn publish_events(
+        &mut self,
+        reports: &[report::NamespaceReport],
+        snapshot: &ClusterSnapshot,
+    ) {
+        let mut current: HashMap<(String, String), String> = HashMap::new();
+        for r in reports.iter().filter(|r| r.broken()) {
+            let mut flows: Vec<String> = r
+                .missing
+                .iter()
+                .map(|m| format!("{} {} {}/{}", m.flow, m.target, m.port, m.protocol))
+                .collect();
+            flows.sort();
+            flows.dedup();
+            let problem = flows.join("; ");
+            let offending = r.offending_policies();
+            let name_of = |p: &String| p.rsplit('/').next().unwrap_or(p).to_string();
+            let managed = offending.iter().map(name_of).find(|name| {
+                snapshot
+                    .network_policies
+                    .get(&r.namespace, name)
+                    .and_then(|np| np.metadata.annotations.as_ref())
+                    .is_some_and(|a| a.contains_key(crate::ignite::patch::MANAGED_RULES_ANNOTATION))
+            });
+            if let Some(name) = managed.or_else(|| offending.first().map(name_of)) {
+                current.insert((r.namespace.clone(), name), problem);
+            }
+        }
+        for ((namespace, name), problem) in &current {
+            if self.reported.get(&(namespace.clone(), name.clone())) == Some(problem) {
+                continue;
+            }
+            let note: String = format!("Ignite pods in {namespace} are cut off: {problem}")
+                .chars()
+                .take(1000)
+                .collect();
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "IgniteCutOff".into(),
+                note: Some(note),
+                action: "Evaluate".into(),
+                secondary: None,
+            };
+            let reference = ObjectReference {
+                api_version: Some("networking.k8s.io/v1".into()),
+                kind: Some("NetworkPolicy".into()),
+                namespace: Some(namespace.clone()),
+                name: Some(name.clone()),
+                ..ObjectReference::default()
+            };
+            match self.recorder.publish(&event, &reference).await {
+                Ok(()) => {
+                    tracing::warn!(%namespace, policy = %name, %problem, "Ignite is cut off; Event published")
+                }
+                Err(error) => {
+                    tracing::error!(%namespace, policy = %name, %error, "Cannot publish Event")
+                }
+            }
+        }
+        self.reported = current;
+    }
+
+    async fn update_managed(&self, env: &Environment, snapshot: &ClusterSnapshot) {
+        for np in snapshot.network_policies.as_slice() {
+            let namespace = np.metadata.namespace.clone().unwrap_or_default();
+            let in_scope = report::namespace_mode(
+                env,
+                &self.cfg,
+                &namespace,
+                !report::ignite_pods(env, &self.cfg, &namespace).is_empty(),
+            ) != Mode::Off;
+            if !in_scope || report::refresh_managed(np, env, &self.cfg).is_none() {
+                continue;
+            }
+            self.update_one(env, np.clone()).await;
+        }
+    }
+
+    async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) {
+        let namespace = np.metadata.namespace.clone().unwrap_or_default();
+        let name = np.metadata.name.clone().unwrap_or_default();
+        let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &namespace);
+        for attempt in 1..=ATTEMPTS {
+            let Some(patch) = report::refresh_managed(&np, env, &self.cfg) else {
+                return;
+            };
+            let started = std::time::Instant::now();
+            match api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(patch.clone()),
+                )
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(%namespace, %name, "Rewrote managed rules");
+                    self.state.record(AuditRecord {
+                        time: now(),
+                        path: "reconcile".into(),
+                        uid: String::new(),
+                        operation: "PATCH".into(),
+                        dry_run: false,
+                        user: AuditUser {
+                            username: Some("ignite-netpol".into()),
+                            groups: Vec::new(),
+                        },
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        mode: None,
+                        verdict: "patched".into(),
+                        missing: Vec::new(),
+                        patch: Some(patch),
+                        warnings: Vec::new(),
+                        error: None,
+                        status: 200,
+                        latency_us: u64::try_from(started.elapsed().as_micros())
+                            .unwrap_or(u64::MAX),
+                    });
+                    return;
+                }
+                Err(kube::Error::Api(e))
+                    if (e.code == 409 || e.code == 422) && attempt < ATTEMPTS =>
+                {
+                    tracing::info!(%namespace, %name, attempt, "Policy changed meanwhile; re-reading");
+                    match api.get(&name).await {
+                        Ok(fresh) => np = fresh,
+                        Err(error) => {
+                            tracing::error!(%namespace, %name, %error, "Cannot re-read policy");
+                            return;
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%namespace, %name, %error, "Cannot rewrite managed rules");
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The live cluster view against a fake API server: sync then a review; an endpoint move
+//! rewritten under `update` and reported under `report`; an update conflict that re-reads and
+//! keeps someone's edit; a watch that drops and resumes; unsynced answers.
+
+mod common;
+mod fake_api {
+    pub use super::common::fake_api::*;
+}
+
+use std::time::Duration;
+
+use common::{Client, TestServer, review, seed_policies, seed_text};
+use fake_api::FakeApi;
+use ignite_netpol::{
+    cluster::reconcile::ReconcileMode,
+    ignite::{Compiled, Environment, generate},
+    snapshot::ClusterSnapshot,
+};
+use serde_json::{Value, json};
+
+/// Waits (polling) until `cond` holds, failing after 20 s with `what`.
+async fn until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn seed_items() -> Vec<Value> {
+    let list: Value = serde_saphyr::from_str(&seed_text()).expect("seed YAML");
+    list["items"].as_array().expect("items").clone()
+}
+
+/// The generated Ignite egress policy for cache-ns on the seed cluster, as JSON.
+fn generated_policy() -> Value {
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot.add_text(&seed_text(), "seed").expect("seed");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("env");
+    let mut v = serde_json::to_value(generate::egress_policy(
+        &env,
+        &cfg,
+        "cache-ns",
+        "ignite-egress",
+        false,
+    ))
+    .expect("json");
+    v["apiVersion"] = json!("networking.k8s.io/v1");
+    v["kind"] = json!("NetworkPolicy");
+    v
+}
+
+fn moved_slice(ip: &str) -> Value {
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+           "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+           "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]})
+}
+
+async fn fake_with_seed(with_policies: bool) -> FakeApi {
+    let fake = FakeApi::start().await;
+    for item in seed_items() {
+        fake.apply(item);
+    }
+    if with_policies {
+        fake.apply(generated_policy());
+        fake.apply(seed_policies("deny-all-traffic.yaml").remove(0));
+    }
+    fake
+}
+
+async fn ready(server: &TestServer) {
+    until("the view to sync", || async {
+        server.admin_get("/readyz").await.0 == 200
+    })
+    .await;
+}
+
+fn policy_text(fake: &FakeApi) -> String {
+    fake.get("NetworkPolicy", "cache-ns", "ignite-egress")
+        .expect("policy")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_move_is_rewritten_under_update() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+
+    // Synced, a review is decided on the live view: DNS and the API server are allowed by the
+    // generated policy, so another default-deny is admitted.
+    let mut deny2 = seed_policies("deny-all-traffic.yaml").remove(0);
+    deny2["metadata"]["name"] = json!("deny-2");
+    let mut client = Client::http1(server.addr, &server.ca).await;
+    let (_, _, body) = client
+        .post("/validate", &review("live-1", "CREATE", deny2.clone()))
+        .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("json")["response"]["allowed"],
+        true
+    );
+    assert!(policy_text(&fake).contains("192.168.49.2/32"));
+
+    fake.apply(moved_slice("192.168.49.7"));
+    until("the managed ipBlock to be rewritten", || async {
+        policy_text(&fake).contains("192.168.49.7/32")
+    })
+    .await;
+    let text = policy_text(&fake);
+    assert!(
+        !text.contains("192.168.49.2/32"),
+        "the stale address is gone: {text}"
+    );
+    assert!(text.contains("10.96.0.1/32"), "the ClusterIP rule stays");
+
+    // The namespace passes again: the same default-deny is admitted on the new view.
+    until("the namespace to pass again", || {
+        let body = review("live-2", "CREATE", deny2.clone());
+        let addr = server.addr;
+        let ca = server.ca.clone();
+        async move {
+            let (_, _, answer) = Client::http1(addr, &ca)
+                .await
+                .post("/validate", &body)
+                .await;
+            serde_json::from_slice::<Value>(&answer).expect("json")["response"]["allowed"] == true
+        }
+    })
+    .await;
+    until("the gauge to clear", || async {
+        server
+            .metric("ignite_netpol_namespaces_cut_off{flow=\"apiserver\"}")
+            .await
+            == 0.0
+    })
+    .await;
+    let patches = fake
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.ends_with("/ignite-egress"))
+        .count();
+    assert_eq!(patches, 1, "one rewrite");
+    let audit = server.stop().await;
+    let reconciled: Vec<&Value> = audit.iter().filter(|r| r["path"] == "reconcile").collect();
+    assert_eq!(
+        reconciled.len(),
+        1,
+        "one audit record for the rewrite: {audit:?}"
+    );
+    assert_eq!(reconciled[0]["name"], "ignite-egress");
+    assert_eq!(reconciled[0]["verdict"], "patched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_move_is_reported_once_under_report() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;
+    ready(&server).await;
+    until("a first reconcile", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await >= 1.0
+    })
+    .await;
+    assert_eq!(
+        server
+            .metric("ignite_netpol_namespaces_cut_off{flow=\"apiserver\"}")
+            .await,
+        0.0
+    );
+
+    fake.apply(moved_slice("192.168.49.7"));
+    until("the gauge to report the cut", || async {
+        server
+            .metric("ignite_netpol_namespaces_cut_off{flow=\"apiserver\"}")
+            .await
+            == 1.0
+    })
+    .await;
+    until("an Event", || async { !fake.events().is_empty() }).await;
+
+    // Another change and another reconcile: no second Event for the same problem.
+    let runs = server.metric("ignite_netpol_reconcile_runs_total").await;
+    fake.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "unrelated"}}));
+    until("another reconcile", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await > runs
+    })
+    .await;
+    let events = fake.events();
+    assert_eq!(events.len(), 1, "one Event, not one per loop: {events:?}");
+    assert_eq!(events[0]["reason"], "IgniteCutOff");
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(events[0]["regarding"]["name"], "ignite-egress");
+    assert!(
+        events[0]["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("192.168.49.7"),
+        "{:?}",
+        events[0]
+    );
+    assert!(
+        !fake.requests().iter().any(|(m, _)| m == "PATCH"),
+        "report mode never writes policies"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_conflict_rereads_and_keeps_the_other_edit() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    let mut edited = fake
+        .get("NetworkPolicy", "cache-ns", "ignite-egress")
+        .expect("policy")["spec"]["egress"]
+        .clone();
+    edited
+        .as_array_mut()
+        .expect("egress")
+        .push(json!({"to": [{"ipBlock": {"cidr": "10.10.10.10/32"}}], "ports": [{"port": 9999}]}));
+    fake.conflict_next_patch_after(json!({"egress": edited}));
+
+    fake.apply(moved_slice("192.168.49.7"));
+    until("the managed rule to be rewritten", || async {
+        policy_text(&fake).contains("192.168.49.7/32")
+    })
+    .await;
+    let text = policy_text(&fake);
+    assert!(
+        text.contains("10.10.10.10/32"),
+        "the edit made meanwhile is kept: {text}"
+    );
+    let reqs = fake.requests();
+    let path = "/apis/networking.k8s.io/v1/namespaces/cache-ns/networkpolicies/ignite-egress";
+    assert_eq!(
+        reqs.iter()
+            .filter(|(m, p)| m == "PATCH" && p == path)
+            .count(),
+        2,
+        "a conflict, then a retry"
+    );
+    assert_eq!(
+        reqs.iter().filter(|(m, p)| m == "GET" && p == path).count(),
+        1,
+        "the policy is re-read once"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_watch_resumes() {
+    let fake = fake_with_seed(false).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;
+    ready(&server).await;
+    until("a first reconcile", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await >= 1.0
+    })
+    .await;
+    assert_eq!(
+        server
+            .metric("ignite_netpol_namespaces_cut_off{flow=\"dns\"}")
+            .await,
+        0.0
+    );
+
+    fake.drop_watches();
+    fake.apply(seed_policies("deny-all-traffic.yaml").remove(0));
+    until("the change after the dropped watch to arrive", || async {
+        server
+            .metric("ignite_netpol_namespaces_cut_off{flow=\"dns\"}")
+            .await
+            == 1.0
+    })
+    .await;
+    let watches = fake
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "GET" && p == "/apis/networking.k8s.io/v1/networkpolicies")
+        .count();
+    assert!(
+        watches >= 3,
+        "list, watch, and a watch again after the drop: {watches}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsynced_reviews_are_denied_until_the_view_is_synced() {
+    let fake = fake_with_seed(false).await;
+    fake.hold("pods");
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Off).await;
+    let body = review(
+        "early",
+        "CREATE",
+        seed_policies("ingress-only.yaml").remove(0),
+    );
+    let mut client = Client::http1(server.addr, &server.ca).await;
+    until("the server to answer", || async {
+        server.admin_get("/healthz").await.0 == 200
+    })
+    .await;
+    assert_eq!(
+        server.admin_get("/readyz").await.0,
+        503,
+        "not ready while pods are not listed"
+    );
+    let (status, _, answer) = client.post("/validate", &body).await;
+    assert_eq!(status, 200);
+    let r = &serde_json::from_slice::<Value>(&answer).expect("json")["response"];
+    assert_eq!(r["uid"], "early");
+    assert_eq!(r["allowed"], false);
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not synced"),
+        "{r}"
+    );
+
+    fake.release();
+    ready(&server).await;
+    let (_, _, answer) = client.post("/validate", &body).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&answer).expect("json")["response"]["allowed"],
+        true
+    );
+    server.stop().await;
+}
