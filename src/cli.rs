@@ -345,6 +345,17 @@ pub struct EvalArgs {
     pub queries: String,
 }
 
+/// What the binary provides that the library must not choose: how to hand freed memory back to
+/// the OS (it depends on the global allocator, which only the binary sets).
+static RELEASE_MEMORY: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// As [`main`], with a function that returns freed memory to the OS, called after each rebuild
+/// of the live view.
+pub fn main_with(release_memory: fn()) -> ExitCode {
+    let _ = RELEASE_MEMORY.set(release_memory);
+    main()
+}
+
 /// Parses the command line, runs it, and turns errors into exit code 2 with a message.
 pub fn main() -> ExitCode {
     let args = Args::parse();
@@ -617,6 +628,11 @@ pub async fn run_live(
         move |env, snapshot| {
             let reconciler = reconciler.clone();
             async move { reconciler.lock().await.on_view(&env, &snapshot).await }
+        },
+        || {
+            if let Some(release) = RELEASE_MEMORY.get() {
+                release();
+            }
         },
     )
     .await;

@@ -365,3 +365,39 @@ fn config_print_shows_defaults_and_reads_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("c.yaml: invalid YAML"));
 }
+
+#[test]
+fn scan_reports_cut_off_namespaces_and_exits_1() {
+    let cluster = seed("cluster.yaml");
+    let deny_all = seed("deny-all-traffic.yaml");
+    let both = format!("{},{}", s(&cluster), s(&deny_all));
+    let out = run(&["scan", "--cluster", &both], "");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a cut-off namespace fails the scan"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("cache-ns (mode enforce, 1 Ignite pods): CUT OFF: missing dns, apiserver"),
+        "{text}"
+    );
+    assert!(text.contains("1 namespaces judged, 1 cut off"), "{text}");
+
+    let out = run(&["scan", "--cluster", &both, "-o", "json"], "");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["namespaces"][0]["namespace"], "cache-ns");
+    assert_eq!(
+        v["namespaces"][0]["missing"][0]["blocked_by"][0],
+        "cache-ns/deny-all-traffic-in-cache-ns"
+    );
+
+    let out = run(&["scan", "--cluster", s(&cluster)], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 namespaces judged, 0 cut off"));
+}

@@ -32,11 +32,113 @@ use crate::{
     snapshot::ClusterSnapshot,
 };
 
+/// A Pod as the live view keeps it: only what the engine reads. Watching this type instead of
+/// the full Pod means the rest of each pod is skipped while decoding and never stored.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct SlimPod {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Option<SlimPodSpec>,
+    #[serde(default)]
+    pub status: Option<SlimPodStatus>,
+}
+
+/// The pod spec fields the engine reads.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimPodSpec {
+    #[serde(default)]
+    pub containers: Vec<SlimContainer>,
+    #[serde(default)]
+    pub init_containers: Vec<SlimContainer>,
+    #[serde(default)]
+    pub host_network: Option<bool>,
+}
+
+/// A container's name, ports and restart policy (restartable init containers are sidecars).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimContainer {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub ports: Option<Vec<k8s_openapi::api::core::v1::ContainerPort>>,
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+}
+
+/// The pod status fields the engine reads.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimPodStatus {
+    #[serde(default)]
+    pub pod_ip: Option<String>,
+    #[serde(default)]
+    pub pod_ips: Option<Vec<k8s_openapi::api::core::v1::PodIP>>,
+}
+
+impl Resource for SlimPod {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+        "Pod".into()
+    }
+    fn group(_: &()) -> std::borrow::Cow<'_, str> {
+        "".into()
+    }
+    fn version(_: &()) -> std::borrow::Cow<'_, str> {
+        "v1".into()
+    }
+    fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+        "pods".into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl SlimPod {
+    /// The engine's view of this pod, through the same conversion as snapshot files.
+    pub fn info(&self) -> Result<crate::policy::PodInfo, crate::policy::FieldError> {
+        use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
+        let container = |c: &SlimContainer| Container {
+            name: c.name.clone(),
+            ports: c.ports.clone(),
+            restart_policy: c.restart_policy.clone(),
+            ..Container::default()
+        };
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: self.metadata.name.clone(),
+                namespace: self.metadata.namespace.clone(),
+                labels: self.metadata.labels.clone(),
+                ..ObjectMeta::default()
+            },
+            spec: self.spec.as_ref().map(|s| PodSpec {
+                containers: s.containers.iter().map(container).collect(),
+                init_containers: Some(s.init_containers.iter().map(container).collect()),
+                host_network: s.host_network,
+                ..PodSpec::default()
+            }),
+            status: self.status.as_ref().map(|s| PodStatus {
+                pod_ip: s.pod_ip.clone(),
+                pod_ips: s.pod_ips.clone(),
+                ..PodStatus::default()
+            }),
+        };
+        crate::policy::PodInfo::from_pod(&pod)
+    }
+}
+
 /// The stores the reflectors fill.
 #[derive(Clone)]
 pub struct Stores {
     pub namespaces: Store<Namespace>,
-    pub pods: Store<Pod>,
+    pub pods: Store<SlimPod>,
     pub policies: Store<NetworkPolicy>,
     pub dns_services: Store<Service>,
     pub api_services: Store<Service>,
@@ -56,14 +158,41 @@ impl Stores {
         );
     }
 
-    /// The objects now in the stores, as a snapshot.
+    /// The pods now in the store, in the engine's form; a pod that cannot be read is skipped
+    /// with a warning rather than failing the whole view.
+    pub fn pod_infos(&self) -> Vec<crate::policy::PodInfo> {
+        self.pods
+            .state()
+            .iter()
+            .filter_map(|p| match p.info() {
+                Ok(info) => Some(info),
+                Err(error) => {
+                    tracing::warn!(namespace = ?p.metadata.namespace, name = ?p.metadata.name, %error, "Skipping unreadable pod");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The engine's environment from the stores.
+    pub fn environment(
+        &self,
+        snapshot: &ClusterSnapshot,
+        cfg: &Compiled,
+    ) -> Result<Environment, crate::policy::ObjectError> {
+        let cluster = crate::policy::Cluster::from_parts(
+            snapshot.namespaces.as_slice(),
+            self.pod_infos(),
+            snapshot.network_policies.as_slice(),
+        )?;
+        Ok(Environment::with_cluster(snapshot, cluster, cfg))
+    }
+
+    /// The objects now in the stores but pods, as a snapshot.
     pub fn snapshot(&self) -> ClusterSnapshot {
         let mut s = ClusterSnapshot::default();
         for o in self.namespaces.state() {
             s.namespaces.upsert((*o).clone());
-        }
-        for o in self.pods.state() {
-            s.pods.upsert((*o).clone());
         }
         for o in self.policies.state() {
             s.network_policies.upsert((*o).clone());
@@ -86,15 +215,29 @@ impl Stores {
 /// Drops what the engine never reads: managed fields, most annotations, pod specs beyond
 /// ports and hostNetwork, status beyond IPs.
 fn strip_meta(meta: &mut ObjectMeta, keep_managed_rules: bool) {
-    meta.managed_fields = None;
-    meta.owner_references = None;
-    meta.finalizers = None;
-    match meta.annotations.as_mut() {
-        Some(a) if keep_managed_rules => {
-            a.retain(|k, _| k == crate::ignite::patch::MANAGED_RULES_ANNOTATION)
-        }
-        _ => meta.annotations = None,
-    }
+    let annotations = meta
+        .annotations
+        .take()
+        .map(|mut a| {
+            a.retain(|k, _| {
+                keep_managed_rules && k == crate::ignite::patch::MANAGED_RULES_ANNOTATION
+            });
+            a
+        })
+        .filter(|a| !a.is_empty());
+    *meta = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        labels: meta.labels.take(),
+        // Policies keep theirs: the reconciler's patches test it.
+        resource_version: if keep_managed_rules {
+            meta.resource_version.take()
+        } else {
+            None
+        },
+        annotations,
+        ..ObjectMeta::default()
+    };
 }
 
 fn strip_pod(pod: &mut Pod) {
@@ -190,9 +333,9 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             changed.clone(),
         ),
         pods: reflect(
-            Api::all(client.clone()),
+            Api::<SlimPod>::all(client.clone()),
             watcher::Config::default(),
-            strip_pod,
+            |p: &mut SlimPod| strip_meta(&mut p.metadata, false),
             changed.clone(),
         ),
         policies: reflect(
@@ -230,6 +373,7 @@ pub async fn run<F, Fut>(
     settle: Duration,
     set_view: impl Fn(Arc<Environment>),
     mut on_view: F,
+    release_memory: impl Fn(),
 ) where
     F: FnMut(Arc<Environment>, Arc<ClusterSnapshot>) -> Fut,
     Fut: Future<Output = ()>,
@@ -240,7 +384,7 @@ pub async fn run<F, Fut>(
     tracing::info!("Cluster view synced");
     loop {
         let snapshot = Arc::new(stores.snapshot());
-        match Environment::build(&snapshot, &cfg) {
+        match stores.environment(&snapshot, &cfg) {
             Ok(env) => {
                 let env = Arc::new(env);
                 set_view(env.clone());
@@ -250,6 +394,9 @@ pub async fn run<F, Fut>(
                 tracing::error!(%error, "Cannot build the cluster view; keeping the previous one")
             }
         }
+        // The previous view and this rebuild's scratch are freed now; hand the pages back.
+        release_memory();
+        tracing::debug!("View rebuilt");
         changed.notified().await;
         // Coalesce a burst of watch events into one rebuild.
         tokio::time::sleep(settle).await;

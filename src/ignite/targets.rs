@@ -65,14 +65,18 @@ impl Environment {
         snapshot: &ClusterSnapshot,
         config: &Compiled,
     ) -> Result<Self, crate::policy::ObjectError> {
-        let cluster = snapshot.cluster()?;
+        Ok(Self::with_cluster(snapshot, snapshot.cluster()?, config))
+    }
+
+    /// Resolves targets for a model built elsewhere (the live view's).
+    pub fn with_cluster(snapshot: &ClusterSnapshot, cluster: Cluster, config: &Compiled) -> Self {
         let dns = resolve_dns(snapshot, &cluster, config);
         let api_server = resolve_api_server(snapshot, config);
-        Ok(Self {
+        Self {
             cluster,
             dns,
             api_server,
-        })
+        }
     }
 
     /// The DNS pods as the engine sees them.

@@ -71,19 +71,34 @@ impl Cluster {
         pods: &[Pod],
         policies: &[NetworkPolicy],
     ) -> Result<Self, ObjectError> {
+        let infos = pods
+            .iter()
+            .map(|pod| {
+                PodInfo::from_pod(pod).map_err(|error| ObjectError {
+                    kind: "Pod",
+                    namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                    name: pod.metadata.name.clone().unwrap_or_default(),
+                    error,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_parts(namespaces, infos, policies)
+    }
+
+    /// Builds the model from pods already in the engine's form (the live view converts them as
+    /// it goes, so full Pod objects never pile up).
+    pub fn from_parts(
+        namespaces: &[Namespace],
+        pods: Vec<PodInfo>,
+        policies: &[NetworkPolicy],
+    ) -> Result<Self, ObjectError> {
         let mut cluster = Self::default();
         for ns in namespaces {
             let info = namespace_info(ns);
             cluster.namespaces.insert(info.name.clone(), info);
         }
         for pod in pods {
-            let info = PodInfo::from_pod(pod).map_err(|error| ObjectError {
-                kind: "Pod",
-                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-                name: pod.metadata.name.clone().unwrap_or_default(),
-                error,
-            })?;
-            cluster.insert_pod(info);
+            cluster.insert_pod(pod);
         }
         for np in policies {
             let policy = Policy::compile(np).map_err(|error| ObjectError {

@@ -1,0 +1,183 @@
+//! Memory of the live view at scale: 10,000 NetworkPolicies and 20,000 pods (with full-size
+//! specs, which the view strips) served by the fake API server to the real binary; its resident
+//! set after sync must stay under 200 MB. Prints the figure (README: "Memory").
+
+mod common;
+mod fake_api {
+    pub use super::common::fake_api::*;
+}
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use fake_api::FakeApi;
+use serde_json::{Value, json};
+
+fn pod(ns: &str, i: usize) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("app-{i}"), "namespace": ns,
+            "labels": {"app": format!("app-{}", i % 50), "pod-template-hash": format!("h{i}")},
+            "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-11-26T10:00:00Z", "checksum/config": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "app-abc", "uid": "5f0d6c1e-7b1a-4c61-9a55-2c0b2a8a9f10"}]},
+        "spec": {"containers": [{"name": "main", "image": "registry.example.com/team/app:1.2.3",
+            "ports": [{"name": "http", "containerPort": 8080}, {"name": "grpc", "containerPort": 9090}],
+            "env": (0..10).map(|e| json!({"name": format!("ENV_{e}"), "value": "some configuration value"})).collect::<Vec<_>>(),
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+            "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}]}],
+            "volumes": [{"name": "config", "configMap": {"name": "app-config"}}],
+            "serviceAccountName": "app", "nodeName": format!("node-{}", i % 100)},
+        "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i / 65536, i / 256 % 256, i % 256),
+            "podIPs": [{"ip": format!("10.{}.{}.{}", i / 65536, i / 256 % 256, i % 256)}],
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
+            "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0, "image": "registry.example.com/team/app:1.2.3", "imageID": "sha256:abc", "containerID": "containerd://abc"}]}
+    })
+}
+
+fn policy(ns: &str, i: usize) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": format!("np-{i}"), "namespace": ns,
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\"}"}},
+        "spec": {"podSelector": {"matchLabels": {"app": format!("app-{}", i % 50)}}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "a"}}, "podSelector": {"matchLabels": {"app": format!("app-{}", (i * 7) % 50)}}}],
+                         "ports": [{"port": "http"}, {"port": 9000, "endPort": 9010}]}],
+            "egress": [{"to": [{"ipBlock": {"cidr": format!("172.{}.0.0/16", i % 200), "except": [format!("172.{}.1.0/24", i % 200)]}}], "ports": [{"port": 443}]}]}
+    })
+}
+
+/// Whether the admin port answers `/readyz` with 200.
+fn readyz(admin: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut tcp) = std::net::TcpStream::connect(admin) else {
+        return false;
+    };
+    if tcp
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.0 200")
+        || answer.starts_with("HTTP/1.1 200")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("proc status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_policies_and_twenty_thousand_pods_stay_under_200_mb() {
+    let fake = FakeApi::start().await;
+    for n in 0..100 {
+        let ns = format!("ns-{n}");
+        fake.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        for i in 0..200 {
+            fake.apply(pod(&ns, n * 200 + i));
+        }
+        for i in 0..100 {
+            fake.apply(policy(&ns, n * 100 + i));
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    common::write_certs(dir.path());
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: 'http://{}'}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n",
+            fake.addr
+        ),
+    )
+    .expect("kubeconfig");
+    // `IGNITE_NETPOL_BIN=target/release/ignite-netpol` measures the release build.
+    let bin = std::env::var("IGNITE_NETPOL_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ignite-netpol").to_string());
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--cluster",
+            "live",
+            "--reconcile",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--log-format",
+            "json",
+            "--log",
+            "ignite_netpol=debug",
+            "--audit-log",
+        ])
+        .arg(dir.path().join("audit.log"))
+        .arg("--tls-cert")
+        .arg(dir.path().join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.path().join("tls.key"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let admin = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the server must start");
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == "Serving"
+        {
+            break v["admin"].as_str().expect("admin address").to_string();
+        }
+    };
+    // The first view is built, swapped in, and its scratch handed back.
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the view must be built");
+        if serde_json::from_str::<Value>(&line).is_ok_and(|v| v["message"] == "View rebuilt") {
+            break;
+        }
+    }
+    assert!(readyz(&admin), "ready once the view is built");
+    let rss = rss_kib(child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    println!(
+        "live view with 10,000 NetworkPolicies and 20,000 pods: resident set {} MB",
+        rss / 1024
+    );
+    assert!(rss > 0, "the resident set must be measured");
+    assert!(
+        rss < 200 * 1024,
+        "resident set {} MB must stay under 200 MB",
+        rss / 1024
+    );
+}
