@@ -236,10 +236,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
-/// The snapshot and configuration every decision reads.
+/// Cluster snapshot files, required.
 #[derive(Debug, clap::Args)]
-pub struct DecisionArgs {
-    /// Cluster snapshot files (YAML or JSON), applied in order; repeat or separate with commas.
+pub struct SnapshotFiles {
+    /// Cluster snapshot files (YAML or JSON, as `kubectl get -o yaml` prints), applied in order;
+    /// repeat the flag or separate with commas.
     #[arg(
         long,
         short = 'c',
@@ -248,6 +249,13 @@ pub struct DecisionArgs {
         value_delimiter = ','
     )]
     pub cluster: Vec<PathBuf>,
+}
+
+/// The snapshot and configuration every decision reads.
+#[derive(Debug, clap::Args)]
+pub struct DecisionArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotFiles,
 
     /// Configuration file (YAML); every key has a default.
     #[arg(long, env = "IGNITE_NETPOL_CONFIG")]
@@ -329,16 +337,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Cluster snapshot files (YAML or JSON, as `kubectl get -o yaml` prints), applied in order;
-    /// repeat the flag or separate with commas.
-    #[arg(
-        long,
-        short = 'c',
-        env = "IGNITE_NETPOL_CLUSTER",
-        required = true,
-        value_delimiter = ','
-    )]
-    pub cluster: Vec<PathBuf>,
+    #[command(flatten)]
+    pub snapshot: SnapshotFiles,
 
     /// Query file, one JSON object per line; `-` reads stdin.
     #[arg(long, short = 'q', env = "IGNITE_NETPOL_QUERIES", default_value = "-")]
@@ -419,7 +419,7 @@ fn load_decision_inputs(
     args: &DecisionArgs,
 ) -> anyhow::Result<(ClusterSnapshot, Compiled, Environment)> {
     let cfg = load_config(args.config.as_deref())?;
-    let snapshot = ClusterSnapshot::load_files(&args.cluster)?;
+    let snapshot = ClusterSnapshot::load_files(&args.snapshot.cluster)?;
     let env = Environment::build(&snapshot, &cfg).context("building the cluster model")?;
     Ok((snapshot, cfg, env))
 }
@@ -789,7 +789,10 @@ fn load_cluster(paths: &[PathBuf]) -> anyhow::Result<(ClusterSnapshot, crate::po
 }
 
 fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let EvalArgs { cluster, queries } = args;
+    let EvalArgs {
+        snapshot: SnapshotFiles { cluster },
+        queries,
+    } = args;
     let (_, cluster) = load_cluster(&cluster)?;
     let stdout = io::stdout().lock();
     let answered = if queries == "-" {

@@ -139,15 +139,14 @@ fn decide_typed(
 }
 
 fn typed_info(req: &TypedRequest) -> RequestInfo {
-    RequestInfo {
-        uid: req.uid.clone(),
-        operation: format!("{:?}", req.operation).to_uppercase(),
-        dry_run: req.dry_run,
-        username: req.user_info.username.clone(),
-        groups: req.user_info.groups.clone().unwrap_or_default(),
-        namespace: req.namespace.clone().unwrap_or_default(),
-        name: req.name.clone(),
-    }
+    RequestInfo::new(
+        &req.uid,
+        &req.operation,
+        req.dry_run,
+        &req.user_info,
+        req.namespace.as_deref(),
+        &req.name,
+    )
 }
 
 /// An admitting response for `uid`.
@@ -414,13 +413,33 @@ fn to_policy(obj: &DynamicObject) -> Result<NetworkPolicy, String> {
 }
 
 fn request_info(req: &AdmissionRequest<DynamicObject>) -> RequestInfo {
-    RequestInfo {
-        uid: req.uid.clone(),
-        operation: format!("{:?}", req.operation).to_uppercase(),
-        dry_run: req.dry_run,
-        username: req.user_info.username.clone(),
-        groups: req.user_info.groups.clone().unwrap_or_default(),
-        namespace: req.namespace.clone().unwrap_or_default(),
-        name: req.name.clone(),
+    RequestInfo::new(
+        &req.uid,
+        &req.operation,
+        req.dry_run,
+        &req.user_info,
+        req.namespace.as_deref(),
+        &req.name,
+    )
+}
+
+impl RequestInfo {
+    fn new(
+        uid: &str,
+        operation: &KubeOperation,
+        dry_run: bool,
+        user: &UserInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        Self {
+            uid: uid.to_string(),
+            operation: format!("{operation:?}").to_uppercase(),
+            dry_run,
+            username: user.username.clone(),
+            groups: user.groups.clone().unwrap_or_default(),
+            namespace: namespace.unwrap_or_default().to_string(),
+            name: name.to_string(),
+        }
     }
 }
