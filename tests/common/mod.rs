@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_api;
+pub mod manifests;
 
 use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
