@@ -497,3 +497,121 @@ fn the_engine_agrees_with_the_naive_reference() {
     println!("property: {compared} connections agreed between the engine and the reference");
     assert!(compared > 100_000);
 }
+
+/// For random policies in the seed case's Ignite namespace, in patch mode: a patch makes the
+/// decision pass, never removes a connection the policy allowed, and patching again adds nothing.
+#[test]
+fn patches_pass_keep_allowances_and_are_idempotent() {
+    use ignite_netpol::{
+        cli::apply_patch,
+        ignite::{Compiled, Environment, Mode, Operation, PolicyRequest, Verdict, decide},
+        policy::{Policy, PolicyChange},
+    };
+    let seed_text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/seed/cluster.yaml"
+    ))
+    .expect("seed");
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot.add_text(&seed_text, "seed").expect("seed");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let ignite = env.cluster.pod("cache-ns", "ignite-0").expect("ignite-0");
+    let targets: Vec<Endpoint> = env
+        .cluster
+        .pods()
+        .iter()
+        .map(Endpoint::Pod)
+        .chain(
+            ["192.168.49.2", "10.96.0.1", "8.8.8.8", "10.0.1.7"]
+                .iter()
+                .map(|s| Endpoint::Ip(s.parse().expect("ip"))),
+        )
+        .collect();
+    let (mut patched_count, mut checked) = (0, 0);
+    for seed in 0..300u64 {
+        let mut rng = Rng(seed.wrapping_mul(7919) + 1);
+        let mut spec = json!({"podSelector": if rng.chance(50) { json!({}) } else { json!({"matchLabels": {"app": "ignite"}}) }});
+        spec["policyTypes"] = json!(if rng.chance(50) {
+            vec!["Egress"]
+        } else {
+            vec!["Ingress", "Egress"]
+        });
+        spec["egress"] = rules(&mut rng, "to");
+        if rng.chance(50) {
+            spec["ingress"] = rules(&mut rng, "from");
+        }
+        let np: k8s_openapi::api::networking::v1::NetworkPolicy = serde_json::from_value(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "random", "namespace": "cache-ns"}, "spec": spec,
+        }))
+        .expect("policy");
+        let request = |np| PolicyRequest {
+            operation: Operation::Create,
+            namespace: "cache-ns",
+            name: "random",
+            object: Some(np),
+            mode: Some(Mode::Patch),
+        };
+        let d = decide(&env, &cfg, &request(&np)).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        match d.verdict {
+            Verdict::Allowed => continue,
+            Verdict::Patched => {}
+            other => panic!(
+                "seed {seed}: a policy selecting Ignite with Egress must be patchable, got {other:?}: {:?}",
+                d.unpatchable
+            ),
+        }
+        patched_count += 1;
+        let patched = apply_patch(&np, d.patch.as_ref()).expect("the patch applies");
+        let again = decide(&env, &cfg, &request(&patched)).expect("decided");
+        assert_eq!(
+            again.verdict,
+            Verdict::Allowed,
+            "seed {seed}: the patched policy passes: {:?}",
+            again.missing
+        );
+        assert!(
+            again.patch.is_none(),
+            "seed {seed}: patching again adds nothing"
+        );
+
+        let before = Policy::compile(&np).expect("compiles");
+        let after = Policy::compile(&patched).expect("the patched policy is a valid NetworkPolicy");
+        let view = |p| {
+            View::with_change(
+                &env.cluster,
+                PolicyChange {
+                    namespace: "cache-ns",
+                    name: "random",
+                    policy: Some(p),
+                },
+            )
+        };
+        let (vb, va) = (view(&before), view(&after));
+        for to in &targets {
+            for port in PORTS {
+                for proto in PROTOCOLS {
+                    let conn = Connection {
+                        from: Endpoint::Pod(ignite),
+                        to: *to,
+                        port,
+                        protocol: proto.parse().expect("protocol"),
+                    };
+                    if vb.evaluate(&conn).allowed {
+                        assert!(
+                            va.evaluate(&conn).allowed,
+                            "seed {seed}: the patch removed an allowance: {port}/{proto}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    println!("property: {patched_count} random policies patched, {checked} connections kept");
+    assert!(
+        patched_count > 100,
+        "most random egress policies cut Ignite off and get patched"
+    );
+}
