@@ -11,8 +11,7 @@ use serde::Serialize;
 use super::{
     config::{Compiled, Mode},
     flows::{self, FlowKind, MissingFlow},
-    hints,
-    patch::{self, ManagedRule},
+    hints, patch,
     rules::{self, Additions},
     targets::Environment,
 };
@@ -390,11 +389,4 @@ pub fn short(s: &str) -> String {
     let mut out: String = s.chars().take(MAX_WARNING - 1).collect();
     out.push('…');
     out
-}
-
-/// The rules a patch recorded, for the reconciler and tests.
-pub fn recorded_rules(policy: &NetworkPolicy) -> Vec<ManagedRule> {
-    serde_json::to_value(policy)
-        .map(|v| patch::managed_rules(&v))
-        .unwrap_or_default()
 }

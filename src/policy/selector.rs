@@ -134,22 +134,6 @@ impl Selector {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
     }
-
-    /// The value this selector requires for `key` by `matchLabels` or a one-value `In`, if any.
-    pub fn required_value(&self, key: &str) -> Option<&str> {
-        self.match_labels
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .or_else(|| {
-                self.expressions.iter().find_map(|e| match &e.operator {
-                    Operator::In(values) if e.key == key && values.len() == 1 => {
-                        Some(values[0].as_str())
-                    }
-                    _ => None,
-                })
-            })
-    }
 }
 
 impl Selector {
@@ -336,16 +320,5 @@ mod tests {
         assert_eq!(s.to_string(), "app=ignite,tier in (a,b),!legacy");
         assert_eq!(Selector::everything().to_string(), "{}");
         assert_eq!(s.keys().collect::<Vec<_>>(), vec!["app", "tier", "legacy"]);
-    }
-
-    #[test]
-    fn required_value_from_labels_or_single_in() {
-        let s = selector(
-            &[("app", "ignite")],
-            vec![expr("k8s-app", "In", &["kube-dns"])],
-        );
-        assert_eq!(s.required_value("app"), Some("ignite"));
-        assert_eq!(s.required_value("k8s-app"), Some("kube-dns"));
-        assert_eq!(s.required_value("other"), None);
     }
 }

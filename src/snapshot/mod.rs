@@ -120,20 +120,6 @@ impl<T: Metadata<Ty = ObjectMeta>> Objects<T> {
         }
     }
 
-    /// Removes the object with this namespace and name, if present.
-    pub fn remove(&mut self, namespace: &str, name: &str) -> Option<T> {
-        let i = self
-            .keys
-            .remove(&(namespace.to_string(), name.to_string()))?;
-        let obj = self.items.remove(i);
-        for idx in self.keys.values_mut() {
-            if *idx > i {
-                *idx -= 1;
-            }
-        }
-        Some(obj)
-    }
-
     /// The object with this namespace and name.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&T> {
         self.keys
