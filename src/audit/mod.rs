@@ -2,9 +2,10 @@
 //!
 //! Handlers hand records to a bounded queue and never wait: a full queue drops the record and
 //! counts it. A dedicated writer thread appends JSON lines to a file (rotated by size, keeping N
-//! old files) or to stdout, flushes at least every second, and — once every sender is gone, as
-//! at shutdown — drains the queue and flushes before it ends, so no record of an answered review
-//! is lost. Write errors (a full disk) are counted and logged, never propagated to admission.
+//! old files) or to stdout, writes at least every second, and — once every sender is gone, as
+//! at shutdown — drains the queue and writes it out before it ends, so no record of an answered
+//! review is lost while the disk has room. Write errors (a full disk) never reach admission: the
+//! records that do not fit are counted as lost and logged, and writing resumes once there is room.
 
 mod writer;
 
@@ -62,8 +63,13 @@ pub struct AuditUser {
 /// Counters the metrics endpoint reads.
 #[derive(Debug, Default)]
 pub struct AuditCounters {
+    /// Records on disk (or stdout).
     pub written: AtomicU64,
+    /// Records dropped because the queue was full.
     pub dropped: AtomicU64,
+    /// Records that could not be written (a full disk, an I/O error).
+    pub lost: AtomicU64,
+    /// Failed writes, rotations and flushes.
     pub write_errors: AtomicU64,
 }
 

@@ -43,6 +43,7 @@ pub struct Metrics {
     audit_written: Counter,
     audit_dropped: Counter,
     audit_errors: Counter,
+    audit_lost: Counter,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     cut_off: Family<FlowLabels, Gauge>,
     pub reconcile_runs: Counter,
@@ -88,6 +89,12 @@ impl Metrics {
             "Audit records dropped because the queue was full",
             audit_dropped.clone(),
         );
+        let audit_lost = Counter::default();
+        registry.register(
+            "audit_records_lost",
+            "Audit records that could not be written (a full disk, an I/O error)",
+            audit_lost.clone(),
+        );
         let audit_errors = Counter::default();
         registry.register(
             "audit_write_errors",
@@ -122,6 +129,7 @@ impl Metrics {
             audit_written,
             audit_dropped,
             audit_errors,
+            audit_lost,
             snapshot_age,
             audit,
         }
@@ -180,6 +188,7 @@ impl Metrics {
             &self.audit_dropped,
             self.audit.dropped.load(Ordering::Relaxed),
         );
+        sync_counter(&self.audit_lost, self.audit.lost.load(Ordering::Relaxed));
         sync_counter(
             &self.audit_errors,
             self.audit.write_errors.load(Ordering::Relaxed),
