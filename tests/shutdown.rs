@@ -1,5 +1,6 @@
-//! SIGTERM with a review in flight: the review is answered, every answered review is in the
-//! audit log, and the process exits 0. Runs the real binary.
+//! SIGTERM with a review in flight and a request on a kept-alive connection just after it: both
+//! are answered, every answered review is in the audit log, and the process exits 0. Runs the
+//! real binary.
 
 mod common;
 
@@ -24,6 +25,46 @@ fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
             && v["message"] == message
         {
             return v;
+        }
+    }
+}
+
+/// An HTTP/1.1 POST of `body` to /validate.
+fn request(body: &str) -> String {
+    format!(
+        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Sends `request` and reads one whole response (head and a `content-length` body).
+async fn read_response<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &str,
+) -> String {
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.expect("read response");
+        assert!(n > 0, "connection closed mid-response");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .expect("content-length");
+            if got.len() >= end + 4 + length {
+                return text;
+            }
         }
     }
 }
@@ -102,6 +143,22 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
     stream.flush().await.expect("flush");
     wait_for(&lines, "Review started");
 
+    // A kept-alive HTTP/1.1 connection, idle when SIGTERM comes.
+    let mut idle = common::tls(addr, common::client_config(&issued.ca_cert, &[b"http/1.1"]))
+        .await
+        .expect("connect");
+    let first = read_response(
+        &mut idle,
+        &request(&review("idle-1", "CREATE", deny_all.clone())),
+    )
+    .await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+    answered.push("idle-1".into());
+
     let pid = child.id().to_string();
     let kill = Command::new("kill")
         .args(["-TERM", &pid])
@@ -127,6 +184,25 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
     );
     assert!(answer.contains(r#""uid":"in-flight""#), "{answer}");
     answered.push("in-flight".into());
+
+    // A request on the connection that was idle at SIGTERM, sent once the in-flight review is
+    // answered, is answered too (not cut off), and the answer tells the client to close.
+    idle.write_all(request(&review("idle-2", "CREATE", deny_all.clone())).as_bytes())
+        .await
+        .expect("write on the kept-alive connection after SIGTERM");
+    let mut second = Vec::new();
+    idle.read_to_end(&mut second).await.ok();
+    let second = String::from_utf8_lossy(&second);
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "a request on a kept-alive connection after SIGTERM is answered: {second}"
+    );
+    assert!(
+        second.to_ascii_lowercase().contains("connection: close"),
+        "{second}"
+    );
+    assert!(second.contains(r#""uid":"idle-2""#), "{second}");
+    answered.push("idle-2".into());
 
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await

@@ -2,8 +2,12 @@
 //!
 //! Start-up loads the TLS pair and binds both ports before serving, so a bad certificate or a
 //! taken port fails fast. Connections speak HTTP/1.1 (keep-alive) or HTTP/2 (ALPN), with a
-//! handshake and header read timeout. On shutdown (SIGTERM) the listeners close, in-flight reviews
-//! finish (up to a deadline), and the audit log is drained and flushed before the process exits.
+//! handshake and header read timeout. On shutdown (SIGTERM) the listener closes and no review
+//! that reached the server goes unanswered: HTTP/2 clients get a GOAWAY and their open streams
+//! finish; an HTTP/1.1 connection is closed only after an answer that says `Connection: close`
+//! (or, for one left idle, after a short wait), since closing a keep-alive connection under a
+//! request the client has just sent fails that request. Then the audit log is drained and flushed
+//! before the process exits.
 
 mod admin;
 pub mod metrics;
@@ -14,7 +18,10 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::{Arc, RwLock, atomic::AtomicBool},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -50,6 +57,11 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
+/// How long, at shutdown, an HTTP/1.1 connection may stay open for one more request (answered
+/// with `Connection: close`) before it is closed; a connection busy under load gets its next
+/// request within milliseconds.
+const IDLE_HTTP1_WAIT: Duration = Duration::from_secs(1);
+
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
@@ -60,6 +72,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The cluster view has been loaded at least once.
     pub synced: AtomicBool,
+    /// Shutting down: HTTP/1.1 answers say `Connection: close`.
+    pub draining: AtomicBool,
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
     audit: RwLock<Option<AuditSender>>,
@@ -82,9 +96,8 @@ impl AppState {
             env,
             loaded: Instant::now(),
         }));
-        self.synced
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.ready.store(true, std::sync::atomic::Ordering::Release);
+        self.synced.store(true, Ordering::Release);
+        self.ready.store(true, Ordering::Release);
     }
 }
 
@@ -160,6 +173,7 @@ impl Server {
             metrics,
             ready: AtomicBool::new(config.ready_at_start),
             synced: AtomicBool::new(config.ready_at_start),
+            draining: AtomicBool::new(false),
             limits: config.limits,
             on_unsynced: config.on_unsynced,
             audit: RwLock::new(Some(sender)),
@@ -243,7 +257,10 @@ impl Server {
             .http2()
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(20));
-        let graceful = GracefulShutdown::new();
+        // HTTP/1.1 and HTTP/2 connections are shut down differently (see the module docs).
+        let h1 = GracefulShutdown::new();
+        let h2 = GracefulShutdown::new();
+        let (h1_open, mut h1_closed) = tokio::sync::mpsc::channel::<()>(1);
         let bound = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(listen = %bound(&webhook), admin = %admin_addr, "Serving");
         tokio::pin!(shutdown);
@@ -260,7 +277,7 @@ impl Server {
                     let acceptor = acceptor.clone();
                     let service = TowerToHyperService::new(app.clone());
                     let builder = builder.clone();
-                    let watcher = graceful.watcher();
+                    let (h1, h2, h1_open) = (h1.watcher(), h2.watcher(), h1_open.clone());
                     let handshake_timeout = config.header_timeout;
                     tokio::spawn(async move {
                         let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
@@ -274,8 +291,17 @@ impl Server {
                                 return;
                             }
                         };
+                        let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                         let conn = builder.serve_connection(TokioIo::new(tls), service);
-                        if let Err(error) = watcher.watch(conn).await {
+                        let ended = if is_h2 {
+                            drop(h1_open);
+                            h2.watch(conn).await
+                        } else {
+                            let ended = h1.watch(conn).await;
+                            drop(h1_open);
+                            ended
+                        };
+                        if let Err(error) = ended {
                             tracing::debug!(%peer, %error, "Connection ended with an error");
                         }
                     });
@@ -285,12 +311,20 @@ impl Server {
         }
         tracing::info!("Shutting down: no new connections; finishing in-flight reviews");
         drop(webhook);
-        state
-            .ready
-            .store(false, std::sync::atomic::Ordering::Release);
-        if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
-            .await
-            .is_err()
+        state.ready.store(false, Ordering::Release);
+        state.draining.store(true, Ordering::Release);
+        drop(h1_open);
+        let h1_done = async move {
+            // Busy connections end after their next answer; idle ones get a moment to be used.
+            let _ = tokio::time::timeout(IDLE_HTTP1_WAIT, h1_closed.recv()).await;
+            h1.shutdown().await;
+        };
+        if tokio::time::timeout(
+            config.shutdown_timeout,
+            futures::future::join(h1_done, h2.shutdown()),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!(timeout = ?config.shutdown_timeout, "Connections still open at the shutdown deadline");
         }

@@ -11,7 +11,8 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Version, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -27,7 +28,28 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            close_when_draining,
+        ))
         .with_state(state)
+}
+
+/// While shutting down, an HTTP/1.1 answer closes its connection, so the client sends nothing
+/// more on it and no request is lost when the server closes it.
+async fn close_when_draining(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let http1 = req.version() < Version::HTTP_2;
+    let mut response = next.run(req).await;
+    if http1 && state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
