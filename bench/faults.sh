@@ -142,7 +142,7 @@ soak() {
   local start=$SECONDS next_rotation=$((SECONDS + ROTATE_EVERY)) full_since=-1
   local probes=0 probe_failures=0 rotations=0 pickup_max=0 shipped_lines=0 shipped_files=0
   local last_lost=0 lost_with_room=0 fills=0 waiting_for=
-  local rotated_at=0
+  local rotated_at=0 next_sample=0
   echo "t,rss_kb,avail_bytes,written,lost,dropped" >"$tmp/samples.csv"
   while kill -0 "$keepalive" 2>/dev/null; do
     sleep 1
@@ -195,7 +195,8 @@ soak() {
       lost=$(metric ignite_netpol_audit_records_lost_total)
     fi
     last_lost=$lost
-    if [ $((now % 10)) -eq 0 ]; then
+    if [ "$now" -ge "$next_sample" ]; then
+      next_sample=$((next_sample + 10))
       echo "$now,$(rss_kb "$server"),$avail,$(metric ignite_netpol_audit_records_written_total),$lost,$(metric ignite_netpol_audit_records_dropped_total)" >>"$tmp/samples.csv"
     fi
   done

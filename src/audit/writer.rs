@@ -146,27 +146,20 @@ impl Sink {
             return;
         }
         let records = self.batch.ends.len() as u64;
-        let result = match &mut self.out {
+        let (landed, result) = match &mut self.out {
             Out::Stdout(out) => {
                 let mut out = out.lock();
-                out.write_all(&self.batch.bytes).and_then(|()| out.flush())
-            }
-            Out::File { file, size, .. } => {
-                let (landed, result) = append(file, size, &self.batch);
-                if let Err(e) = result {
-                    counters.written.fetch_add(landed, Ordering::Relaxed);
-                    counters.lost.fetch_add(records - landed, Ordering::Relaxed);
-                    self.batch.clear();
-                    write_error(counters, &e);
-                    self.failing = true;
-                    return;
+                match out.write_all(&self.batch.bytes).and_then(|()| out.flush()) {
+                    Ok(()) => (records, Ok(())),
+                    Err(e) => (0, Err(e)),
                 }
-                Ok(())
             }
+            Out::File { file, size, .. } => append(file, size, &self.batch),
         };
+        self.batch.clear();
+        counters.written.fetch_add(landed, Ordering::Relaxed);
         match result {
             Ok(()) => {
-                counters.written.fetch_add(records, Ordering::Relaxed);
                 if std::mem::take(&mut self.failing) {
                     tracing::warn!(
                         lost = counters.lost.load(Ordering::Relaxed),
@@ -175,12 +168,11 @@ impl Sink {
                 }
             }
             Err(e) => {
-                counters.lost.fetch_add(records, Ordering::Relaxed);
+                counters.lost.fetch_add(records - landed, Ordering::Relaxed);
                 write_error(counters, &e);
                 self.failing = true;
             }
         }
-        self.batch.clear();
     }
 
     fn rotate(&mut self, keep: usize) -> io::Result<()> {
