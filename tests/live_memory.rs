@@ -8,9 +8,7 @@ mod fake_api {
 }
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
-    sync::mpsc,
     time::Duration,
 };
 
@@ -136,34 +134,14 @@ async fn ten_thousand_policies_and_twenty_thousand_pods_stay_under_200_mb() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("server starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let admin = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the server must start");
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["message"] == "Serving"
-        {
-            break v["admin"].as_str().expect("admin address").to_string();
-        }
-    };
+    let lines = common::LogLines::follow(child.stderr.take().expect("stderr"));
+    let serving = lines.wait_for("Serving", Duration::from_secs(120));
+    let admin = serving["admin"]
+        .as_str()
+        .expect("admin address")
+        .to_string();
     // The first view is built, swapped in, and its scratch handed back.
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the view must be built");
-        if serde_json::from_str::<Value>(&line).is_ok_and(|v| v["message"] == "View rebuilt") {
-            break;
-        }
-    }
+    lines.wait_for("View rebuilt", Duration::from_secs(120));
     assert!(readyz(&admin), "ready once the view is built");
     let rss = rss_kib(child.id());
     let _ = Command::new("kill")

@@ -5,9 +5,7 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     process::{Command, Stdio},
-    sync::mpsc,
     time::Duration,
 };
 
@@ -15,19 +13,8 @@ use common::{Client, review, seed_policies};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Waits for a JSON log line whose message is `message`; returns it.
-fn wait_for(lines: &mpsc::Receiver<String>, message: &str) -> Value {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("the server never logged {message:?}"));
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["message"] == message
-        {
-            return v;
-        }
-    }
-}
+/// How long to wait for a log line.
+const LOG_WAIT: Duration = Duration::from_secs(20);
 
 /// An HTTP/1.1 POST of `body` to /validate.
 fn request(body: &str) -> String {
@@ -96,16 +83,8 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the server must start");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let serving = wait_for(&lines, "Serving");
+    let lines = common::LogLines::follow(child.stderr.take().expect("stderr piped"));
+    let serving = lines.wait_for("Serving", LOG_WAIT);
     let addr: std::net::SocketAddr = serving["listen"]
         .as_str()
         .expect("listen address")
@@ -125,23 +104,22 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
         answered.push(uid);
     }
     for _ in 0..20 {
-        wait_for(&lines, "Review");
+        lines.wait_for("Review", LOG_WAIT);
     }
 
     // A review in flight: headers and half the body sent, the handler waiting for the rest.
     let body = review("in-flight", "CREATE", deny_all.clone());
-    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    let whole = request(&body);
+    let (first, rest) = whole.as_bytes().split_at(whole.len() - body.len() / 2);
     let mut stream = common::tls(addr, common::client_config(&issued.ca_cert, &[b"http/1.1"]))
         .await
         .expect("connect");
-    let head = format!(
-        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("write head");
-    stream.write_all(first).await.expect("write first half");
+    stream
+        .write_all(first)
+        .await
+        .expect("write the head and half the body");
     stream.flush().await.expect("flush");
-    wait_for(&lines, "Review started");
+    lines.wait_for("Review started", LOG_WAIT);
 
     // A kept-alive HTTP/1.1 connection, idle when SIGTERM comes.
     let mut idle = common::tls(addr, common::client_config(&issued.ca_cert, &[b"http/1.1"]))
@@ -165,9 +143,9 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
         .status()
         .expect("kill runs");
     assert!(kill.success());
-    wait_for(
-        &lines,
+    lines.wait_for(
         "Shutting down: no new connections; finishing in-flight reviews",
+        LOG_WAIT,
     );
 
     stream
@@ -209,7 +187,7 @@ async fn sigterm_finishes_in_flight_reviews_and_loses_no_audit_record() {
         .expect("join")
         .expect("wait");
     assert_eq!(status.code(), Some(0), "SIGTERM ends the server cleanly");
-    wait_for(&lines, "Audit log flushed; bye");
+    lines.wait_for("Audit log flushed; bye", LOG_WAIT);
 
     let logged: Vec<String> = std::fs::read_to_string(&audit)
         .expect("audit log")

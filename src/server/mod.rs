@@ -297,9 +297,8 @@ impl Server {
                             drop(h1_open);
                             h2.watch(conn).await
                         } else {
-                            let ended = h1.watch(conn).await;
-                            drop(h1_open);
-                            ended
+                            let _open = h1_open;
+                            h1.watch(conn).await
                         };
                         if let Err(error) = ended {
                             tracing::debug!(%peer, %error, "Connection ended with an error");

@@ -5,7 +5,14 @@
 pub mod fake_api;
 pub mod manifests;
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::ChildStderr,
+    sync::{Arc, mpsc},
+    time::Duration,
+};
 
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, body::Bytes};
@@ -23,6 +30,38 @@ use rustls::{
 };
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client::TlsStream};
+
+/// The lines a spawned binary writes to stderr (`--log-format json`), read on a thread.
+pub struct LogLines(mpsc::Receiver<String>);
+
+impl LogLines {
+    pub fn follow(stderr: ChildStderr) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    /// Waits up to `within` for a JSON line whose message is `message`; returns it.
+    pub fn wait_for(&self, message: &str, within: Duration) -> serde_json::Value {
+        loop {
+            let line = self
+                .0
+                .recv_timeout(within)
+                .unwrap_or_else(|_| panic!("the server never logged {message:?}"));
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v["message"] == message
+            {
+                return v;
+            }
+        }
+    }
+}
 
 /// Writes a fresh CA and serving certificate for localhost into `dir`.
 pub fn write_certs(dir: &Path) -> certs::Issued {
