@@ -4,7 +4,7 @@
 //! (unreadable files or queries, invalid objects), with a message naming what is wrong.
 
 use std::{
-    io::{self, BufReader, Read},
+    io::{self, BufReader, Read, Write},
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
@@ -37,9 +37,10 @@ use crate::{
 #[derive(Debug, Parser)]
 #[command(name = "ignite-netpol", version, about)]
 pub struct Args {
-    /// Log filter (tracing `EnvFilter` syntax); logs go to stderr.
-    #[arg(long, env = "IGNITE_NETPOL_LOG", default_value = "info", global = true)]
-    pub log: String,
+    /// Log filter (tracing `EnvFilter` syntax); logs go to stderr. Default: `info` for `serve`,
+    /// `warn` for the other commands.
+    #[arg(long, env = "IGNITE_NETPOL_LOG", global = true)]
+    pub log: Option<String>,
 
     /// Log format.
     #[arg(
@@ -280,6 +281,10 @@ pub struct CheckArgs {
     #[arg(long, env = "IGNITE_NETPOL_MODE")]
     pub mode: Option<Mode>,
 
+    /// The namespace of policies whose files name none (as `kubectl apply -n`).
+    #[arg(long, short = 'n', env = "IGNITE_NETPOL_NAMESPACE")]
+    pub namespace: Option<String>,
+
     /// NetworkPolicy files, judged and applied in order (a denied policy is not applied).
     #[arg(required = true)]
     pub policies: Vec<PathBuf>,
@@ -359,14 +364,31 @@ pub fn main_with(release_memory: fn()) -> ExitCode {
 /// Parses the command line, runs it, and turns errors into exit code 2 with a message.
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    init_tracing(&args.log, args.log_format);
+    let default_filter = match args.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    init_tracing(
+        args.log.as_deref().unwrap_or(default_filter),
+        args.log_format,
+    );
     match run(args) {
         Ok(code) => code,
+        // A reader that went away (`ignite-netpol check … | head`) is no error of ours.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing(filter: &str, format: LogFormat) {
@@ -400,7 +422,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Scan(scan) => run_scan(scan),
         Command::Config(ConfigCommand::Print { config }) => {
             let cfg = load_config(config.as_deref())?;
-            print!("{}", cfg.config.to_yaml());
+            write!(io::stdout().lock(), "{}", cfg.config.to_yaml())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -429,6 +451,7 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         decision,
         output,
         mode,
+        namespace: default_namespace,
         policies,
     } = args;
     let (mut snapshot, cfg, mut env) = load_decision_inputs(&decision)?;
@@ -441,8 +464,25 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             tracing::warn!(file = %path.display(), others, "Ignoring objects that are not NetworkPolicies");
         }
         for np in file.network_policies.as_slice() {
-            let namespace = np.metadata.namespace.clone().unwrap_or_default();
             let name = np.metadata.name.clone().unwrap_or_default();
+            let namespace = match (
+                np.metadata.namespace.as_deref(),
+                default_namespace.as_deref(),
+            ) {
+                (Some(own), Some(given)) if own != given => anyhow::bail!(
+                    "{}: NetworkPolicy {name} is in namespace {own}, which does not match --namespace {given}",
+                    path.display()
+                ),
+                (Some(own), _) => own.to_string(),
+                (None, Some(given)) => given.to_string(),
+                (None, None) => anyhow::bail!(
+                    "{}: NetworkPolicy {name} has no metadata.namespace: pass --namespace (as kubectl apply -n)",
+                    path.display()
+                ),
+            };
+            let mut np = np.clone();
+            np.metadata.namespace = Some(namespace.clone());
+            let np = &np;
             let operation = if snapshot.network_policies.get(&namespace, &name).is_some() {
                 Operation::Update
             } else {
@@ -472,27 +512,30 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let changed = results
         .iter()
         .any(|d| matches!(d.verdict, Verdict::Denied | Verdict::Patched));
+    let mut out = io::stdout().lock();
     match output {
         OutputFormat::Json => {
-            println!(
+            writeln!(
+                out,
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "results": results }))?
-            );
+            )?;
         }
         OutputFormat::Text => {
             for d in &results {
-                println!("{}", message::summary(d));
-                if !d.missing.is_empty() {
+                writeln!(out, "{}", message::summary(d))?;
+                if !d.missing.is_empty() || !d.unverified.is_empty() {
                     for line in message::explain(d).lines() {
-                        println!("    {line}");
+                        writeln!(out, "    {line}")?;
                     }
                 }
                 for w in &d.warnings {
-                    println!("    warning: {w}");
+                    writeln!(out, "    warning: {w}")?;
                 }
             }
         }
     }
+    out.flush()?;
     Ok(if changed {
         ExitCode::from(1)
     } else {
@@ -672,11 +715,13 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let env = Environment::build(&snapshot, &cfg).context("building the cluster model")?;
     let reports = report::scan(&env, &cfg);
     let broken = reports.iter().filter(|r| r.broken()).count();
+    let mut out = io::stdout().lock();
     match output {
-        OutputFormat::Json => println!(
+        OutputFormat::Json => writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "namespaces": reports }))?
-        ),
+        )?,
         OutputFormat::Text => {
             for r in &reports {
                 let state = if r.broken() {
@@ -687,18 +732,30 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     "ok".into()
                 };
-                println!(
+                writeln!(
+                    out,
                     "{} (mode {}, {} Ignite pods): {state}",
                     r.namespace, r.mode, r.ignite_pods
-                );
+                )?;
                 for m in &r.missing {
-                    println!(
+                    writeln!(
+                        out,
                         "  - {}: {} -> {} {}/{}: {}",
                         m.flow, m.from, m.target, m.port, m.protocol, m.reason
-                    );
+                    )?;
+                }
+                if !r.unmatched_pods.is_empty() {
+                    writeln!(
+                        out,
+                        "  ! not judged: {} listen on an Ignite peer port but match no ignitePods",
+                        r.unmatched_pods.join(", ")
+                    )?;
                 }
             }
-            println!("{} namespaces judged, {broken} cut off", reports.len());
+            for gap in &env.gaps {
+                writeln!(out, "! not checked: {gap} in the configuration (--config)")?;
+            }
+            writeln!(out, "{} namespaces judged, {broken} cut off", reports.len())?;
         }
     }
     Ok(if broken > 0 {
@@ -722,7 +779,7 @@ fn run_certs(args: CertsArgs) -> anyhow::Result<ExitCode> {
     for f in &files {
         eprintln!("wrote {}", f.display());
     }
-    println!("{}", issued.ca_bundle());
+    writeln!(io::stdout().lock(), "{}", issued.ca_bundle())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -738,10 +795,11 @@ fn run_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         validating: false,
     };
     let reviewed = admission::review(&env, &cfg, &body, options);
-    println!(
+    writeln!(
+        io::stdout().lock(),
         "{}",
         serde_json::to_string_pretty(&admission::to_json(&reviewed.response))?
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -756,16 +814,9 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if env.cluster.namespace(&namespace).is_none() {
         anyhow::bail!("namespace {namespace} is not in the cluster snapshot");
     }
-    for problem in env.dns.problems.iter().chain(&env.api_server.problems) {
-        tracing::warn!(%problem, "Incomplete targets");
-    }
-    let mut policy = serde_json::to_value(generate::egress_policy(
-        &env,
-        &cfg,
-        &namespace,
-        &name,
-        with_ingress,
-    ))?;
+    let generated = generate::for_namespace(&env, &cfg, &namespace, &name, with_ingress)
+        .map_err(anyhow::Error::msg)?;
+    let mut policy = serde_json::to_value(&generated.policy)?;
     if let Value::Object(map) = &mut policy {
         map.insert("apiVersion".into(), "networking.k8s.io/v1".into());
         map.insert("kind".into(), "NetworkPolicy".into());
@@ -775,7 +826,13 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             .collect();
         policy = Value::Object(ordered);
     }
-    print!("{}", serde_saphyr::to_string(&policy)?);
+    let mut out = io::stdout().lock();
+    for note in &generated.notes {
+        eprintln!("note: {note}");
+        writeln!(out, "# {note}")?;
+    }
+    write!(out, "{}", serde_saphyr::to_string(&policy)?)?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -378,6 +378,9 @@ fn audit_annotations(d: &Decision) -> HashMap<String, String> {
     if !d.missing.is_empty() {
         a.insert("missing".into(), kinds(&d.missing));
     }
+    if !d.unverified.is_empty() {
+        a.insert("unverified".into(), d.unverified.join("; "));
+    }
     a
 }
 

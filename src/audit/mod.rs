@@ -41,6 +41,9 @@ pub struct AuditRecord {
     /// decided.
     pub verdict: String,
     pub missing: Vec<MissingFlow>,
+    /// Targets the cluster view lacked, so their flows could not be checked (with the key to set).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<json_patch::Patch>,
     pub warnings: Vec<String>,

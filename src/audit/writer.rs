@@ -288,6 +288,7 @@ mod tests {
             mode: Some("enforce".into()),
             verdict: "allowed".into(),
             missing: vec![],
+            unverified: vec![],
             patch: None,
             warnings: vec![],
             error: None,

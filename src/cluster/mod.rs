@@ -3,9 +3,10 @@
 //! reconciler reacts. The only module that knows `kube::Api`.
 //!
 //! Watched (stripped to the fields the engine reads, to keep memory flat): Namespaces, Pods and
-//! NetworkPolicies cluster-wide, the DNS Service, and the API server's Service and
-//! EndpointSlices. `/readyz` stays false until every reflector has listed once. Watches that fail
-//! reconnect with backoff; a lost watch never ends the process.
+//! NetworkPolicies cluster-wide, the Services of the DNS namespaces (the configured one's and
+//! those of the well-known DNS Services), and the API server's Service and EndpointSlices.
+//! `/readyz` stays false until every reflector has listed once. Watches that fail reconnect with
+//! backoff; a lost watch never ends the process.
 
 pub mod reconcile;
 
@@ -28,7 +29,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use crate::{
-    ignite::{Compiled, Environment},
+    ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES},
     snapshot::ClusterSnapshot,
 };
 
@@ -140,7 +141,9 @@ pub struct Stores {
     pub namespaces: Store<Namespace>,
     pub pods: Store<SlimPod>,
     pub policies: Store<NetworkPolicy>,
-    pub dns_services: Store<Service>,
+    /// Services of the namespaces where DNS Services live: the configured one's and those of the
+    /// well-known ones (kube-system, openshift-dns), so a DNS Service under another name is found.
+    pub dns_services: Vec<Store<Service>>,
     pub api_services: Store<Service>,
     pub slices: Store<EndpointSlice>,
 }
@@ -152,7 +155,7 @@ impl Stores {
             self.namespaces.wait_until_ready(),
             self.pods.wait_until_ready(),
             self.policies.wait_until_ready(),
-            self.dns_services.wait_until_ready(),
+            futures::future::join_all(self.dns_services.iter().map(|s| s.wait_until_ready())),
             self.api_services.wait_until_ready(),
             self.slices.wait_until_ready(),
         );
@@ -199,8 +202,8 @@ impl Stores {
         }
         for o in self
             .dns_services
-            .state()
-            .into_iter()
+            .iter()
+            .flat_map(|s| s.state())
             .chain(self.api_services.state())
         {
             s.services.upsert((*o).clone());
@@ -320,9 +323,20 @@ where
     reader
 }
 
+/// The namespaces whose Services may hold the DNS Service: the configured one's, then the
+/// well-known ones'.
+fn dns_namespaces(cfg: &Compiled) -> Vec<String> {
+    let mut out = vec![cfg.config.dns.service.namespace.clone()];
+    for (ns, _) in WELL_KNOWN_DNS_SERVICES {
+        if !out.iter().any(|n| n == ns) {
+            out.push(ns.to_string());
+        }
+    }
+    out
+}
+
 /// Starts every reflector.
 pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
-    let dns = &cfg.config.dns.service;
     let api = &cfg.config.api_server.service;
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
     Stores {
@@ -344,12 +358,17 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             |p: &mut NetworkPolicy| strip_meta(&mut p.metadata, true),
             changed.clone(),
         ),
-        dns_services: reflect(
-            Api::namespaced(client.clone(), &dns.namespace),
-            by_name(&dns.name),
-            |s: &mut Service| strip_meta(&mut s.metadata, false),
-            changed.clone(),
-        ),
+        dns_services: dns_namespaces(cfg)
+            .into_iter()
+            .map(|ns| {
+                reflect(
+                    Api::namespaced(client.clone(), &ns),
+                    watcher::Config::default(),
+                    |s: &mut Service| strip_meta(&mut s.metadata, false),
+                    changed.clone(),
+                )
+            })
+            .collect(),
         api_services: reflect(
             Api::namespaced(client.clone(), &api.namespace),
             by_name(&api.name),
@@ -432,11 +451,15 @@ pub async fn list_once(client: &Client, cfg: &Compiled) -> anyhow::Result<Cluste
     {
         s.network_policies.upsert(o);
     }
-    for svc in [dns, api] {
-        if let Some(o) = Api::<Service>::namespaced(client.clone(), &svc.namespace)
-            .get_opt(&svc.name)
+    let candidates = std::iter::once((dns.namespace.as_str(), dns.name.as_str()))
+        .chain(WELL_KNOWN_DNS_SERVICES)
+        .chain([(api.namespace.as_str(), api.name.as_str())]);
+    for (namespace, name) in candidates {
+        if let Some(mut o) = Api::<Service>::namespaced(client.clone(), namespace)
+            .get_opt(name)
             .await?
         {
+            strip_meta(&mut o.metadata, false);
             s.services.upsert(o);
         }
     }

@@ -19,7 +19,7 @@ use kube::{
 
 use crate::{
     audit::{AuditRecord, AuditUser, now},
-    ignite::{Compiled, Environment, Mode, report},
+    ignite::{Compiled, Environment, Mode, report, scope},
     server::AppState,
     snapshot::ClusterSnapshot,
 };
@@ -165,14 +165,17 @@ impl Reconciler {
     }
 
     async fn update_managed(&self, env: &Environment, snapshot: &ClusterSnapshot) {
+        if env.is_incomplete() {
+            // Rules rebuilt from a view that lacks a target would drop what it lacks.
+            tracing::warn!(gaps = ?env.gaps.iter().map(ToString::to_string).collect::<Vec<_>>(), "Not updating managed rules: the cluster view is incomplete");
+            return;
+        }
         for np in snapshot.network_policies.as_slice() {
             let namespace = np.metadata.namespace.clone().unwrap_or_default();
-            let in_scope = report::namespace_mode(
-                env,
-                &self.cfg,
-                &namespace,
-                !report::ignite_pods(env, &self.cfg, &namespace).is_empty(),
-            ) != Mode::Off;
+            let has_ignite = !scope::ignite_pods(&env.cluster, &self.cfg, &namespace).is_empty();
+            let (mode, _) =
+                scope::namespace_mode(&env.cluster, &self.cfg, &namespace, None, has_ignite);
+            let in_scope = mode != Mode::Off;
             if !in_scope || report::refresh_managed(np, env, &self.cfg).is_none() {
                 continue;
             }
@@ -214,6 +217,7 @@ impl Reconciler {
                         mode: None,
                         verdict: "patched".into(),
                         missing: Vec::new(),
+                        unverified: Vec::new(),
                         patch: Some(patch),
                         warnings: Vec::new(),
                         error: None,

@@ -124,6 +124,16 @@ impl Default for PeersConfig {
     }
 }
 
+/// The DNS Services that distributions create, looked for (in this order) when the configured one
+/// is not in the cluster view: upstream CoreDNS and kube-dns (kubeadm, kind, EKS, GKE, AKS, k3s),
+/// OpenShift's DNS operator, RKE2's CoreDNS chart, and CoreDNS installed under its own name.
+pub const WELL_KNOWN_DNS_SERVICES: [(&str, &str); 4] = [
+    ("kube-system", "kube-dns"),
+    ("openshift-dns", "dns-default"),
+    ("kube-system", "rke2-coredns-rke2-coredns"),
+    ("kube-system", "coredns"),
+];
+
 /// Where DNS is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
@@ -134,6 +144,7 @@ pub struct DnsConfig {
     /// `169.254.20.10`.
     pub extra_addresses: Vec<String>,
     /// Also require the Service's ClusterIP (NodeLocal DNSCache in iptables mode answers there).
+    #[serde(rename = "includeClusterIP")]
     pub include_cluster_ip: bool,
 }
 
@@ -169,6 +180,7 @@ pub struct ApiServerConfig {
     pub fallback: Vec<Address>,
     /// Also require the ClusterIP on the Service port: CNIs that match before DNAT (the AWS
     /// network-policy agent) need it; a rule allowing both works everywhere.
+    #[serde(rename = "requireClusterIP")]
     pub require_cluster_ip: bool,
 }
 
@@ -270,15 +282,18 @@ impl Config {
         let config: Config = if text.trim().is_empty() {
             Config::default()
         } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-                origin: origin.to_string(),
-                message: e
+            serde_saphyr::from_str(text).map_err(|e| {
+                let message = e
                     .without_snippet()
                     .to_string()
                     .lines()
                     .next()
                     .unwrap_or_default()
-                    .to_string(),
+                    .to_string();
+                ConfigError::Syntax {
+                    origin: origin.to_string(),
+                    message: with_suggestion(message),
+                }
             })?
         };
         config.compile().map_err(|error| ConfigError::Invalid {
@@ -381,6 +396,38 @@ impl Config {
     }
 }
 
+/// serde names an unknown key as ``unknown field `x`, expected one of a, b`` (serde-saphyr drops
+/// the quotes around the expected keys and appends the position); this adds the closest expected
+/// key, as kubectl and clap do (`includeClusterIp` → `includeClusterIP`).
+fn with_suggestion(message: String) -> String {
+    let Some((unknown, rest)) = message
+        .split_once("unknown field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+    else {
+        return message;
+    };
+    let expected = rest
+        .split_once("expected one of ")
+        .or_else(|| rest.split_once("expected "))
+        .map(|(_, keys)| keys.split(" at line ").next().unwrap_or(keys))
+        .unwrap_or_default();
+    let closest = expected
+        .split(", ")
+        .map(|key| key.trim_matches('`'))
+        .map(|key| {
+            (
+                strsim::jaro_winkler(&unknown.to_lowercase(), &key.to_lowercase()),
+                key,
+            )
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match closest {
+        Some((_, key)) => format!("{message}; did you mean `{key}`?"),
+        None => message,
+    }
+}
+
 impl Default for Compiled {
     fn default() -> Self {
         Config::default()
@@ -408,6 +455,42 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_suggest_the_closest() {
+        let cases = [
+            (
+                "dns: {includeClusterIp: true}\n",
+                "did you mean `includeClusterIP`?",
+            ),
+            (
+                "apiServer: {requireClusterIp: false}\n",
+                "did you mean `requireClusterIP`?",
+            ),
+            ("ignitePod: []\n", "did you mean `ignitePods`?"),
+            ("defaultmode: warn\n", "did you mean `defaultMode`?"),
+        ];
+        for (text, want) in cases {
+            let err = Config::from_yaml(text, "c.yaml").expect_err("unknown key must be rejected");
+            assert!(err.to_string().contains(want), "{text:?}: {err}");
+        }
+        let err = Config::from_yaml("zzz: 1\n", "c.yaml").expect_err("unknown key");
+        assert!(!err.to_string().contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_spelling_of_cluster_ip() {
+        let c = Config::from_yaml(
+            "dns: {includeClusterIP: true}\napiServer: {requireClusterIP: false}\n",
+            "c.yaml",
+        )
+        .expect("Kubernetes' spelling is accepted");
+        assert!(c.config.dns.include_cluster_ip);
+        assert!(!c.config.api_server.require_cluster_ip);
+        let printed = Config::default().to_yaml();
+        assert!(printed.contains("includeClusterIP"), "{printed}");
+        assert!(printed.contains("requireClusterIP"), "{printed}");
+    }
+
+    #[test]
     fn partial_file_keeps_other_defaults() {
         let c = Config::from_yaml(
             "profile: ignite3\ndns:\n  extraAddresses: [169.254.20.10]\nextraFlows:\n- {name: thin-clients, direction: ingress, namespace: apps, port: 10800}\n",
@@ -427,6 +510,10 @@ mod tests {
             ("profile: ignite4\n", "invalid YAML"),
             ("defaultMode: sometimes\n", "invalid YAML"),
             ("unknownKey: 1\n", "invalid YAML"),
+            (
+                "dns: {includeClusterIp: true}\n",
+                "unknown field `includeClusterIp`",
+            ),
             ("ignitePods: []\n", "ignitePods: must name"),
             ("ignitePods: [{}]\n", "ignitePods[0]: must not be empty"),
             ("peers: {portRange: 0}\n", "peers.portRange"),

@@ -13,6 +13,7 @@ use super::{
     flows::{self, FlowKind, MissingFlow},
     hints, patch,
     rules::{self, Additions},
+    scope,
     targets::Environment,
 };
 use crate::policy::{Labels, PodInfo, Policy, PolicyChange, View};
@@ -74,6 +75,10 @@ pub struct Decision {
     /// Why the patch could not be applied, when the mode is `patch` but the verdict is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unpatchable: Option<String>,
+    /// Targets the cluster view lacks while the change isolates Ignite's egress: the flows to
+    /// them could not be checked (each names the configuration key to set).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unverified: Vec<String>,
 }
 
 /// The rules to add, and whether the incoming policy can take them.
@@ -121,12 +126,28 @@ pub fn decide(
             error,
         })?;
 
-    let ignite: Vec<&PodInfo> = env
+    let ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
+    let (mode, label_warning) = scope::namespace_mode(
+        &env.cluster,
+        cfg,
+        req.namespace,
+        req.mode,
+        !ignite.is_empty(),
+    );
+    let mut warnings: Vec<String> = label_warning.into_iter().collect();
+    // Ignite under other labels is never judged silently, whatever the mode resolved to — unless
+    // the namespace is explicitly off.
+    let labelled = env
         .cluster
-        .pods_in(req.namespace)
-        .filter(|p| cfg.ignite_pods.iter().any(|s| s.matches(&p.labels)))
-        .collect();
-    let (mode, mut warnings) = namespace_mode(env, cfg, req, !ignite.is_empty());
+        .namespace(req.namespace)
+        .is_some_and(|ns| ns.labels.contains_key(&cfg.config.mode_label));
+    let explicitly_off = mode == Mode::Off && (req.mode.is_some() || labelled);
+    if !explicitly_off {
+        warnings.extend(scope::suspect_warning(
+            cfg,
+            &scope::suspect_pods(&env.cluster, cfg, req.namespace),
+        ));
+    }
     let mut decision = Decision {
         namespace: req.namespace.to_string(),
         name: req.name.to_string(),
@@ -140,6 +161,7 @@ pub fn decide(
         patch: None,
         fix: None,
         unpatchable: None,
+        unverified: Vec::new(),
     };
     if mode == Mode::Off {
         decision.warnings = warnings;
@@ -184,16 +206,43 @@ pub fn decide(
             ports.join(", ")
         )));
     }
-    if !report.missing.is_empty() {
-        for problem in env.dns.problems.iter().chain(&env.api_server.problems) {
-            warnings.push(short(problem));
-        }
+    warnings.extend(env.notes.iter().map(|n| short(n)));
+    // A target the view lacks cannot be checked: once egress is isolated, safety is unproven.
+    let egress_isolated = judged.iter().any(|p| {
+        view.selecting(p)
+            .iter()
+            .any(|policy| policy.egress.is_some())
+    });
+    if egress_isolated {
+        decision.unverified = env.gaps.iter().map(ToString::to_string).collect();
     }
     decision.hints = hints::find(&view, env, judged[0], &report.missing);
     decision.missing = report.missing;
     decision.warnings = warnings;
-    if decision.missing.is_empty() {
+    if decision.missing.is_empty() && decision.unverified.is_empty() {
         return Ok(decision);
+    }
+    if decision.missing.is_empty() {
+        // Only unproven: enforce denies (the message names the key to set), other modes warn.
+        match mode {
+            Mode::Enforce => decision.verdict = Verdict::Denied,
+            _ => {
+                decision.verdict = Verdict::Warned;
+                for gap in &decision.unverified {
+                    decision
+                        .warnings
+                        .push(short(&format!("cannot check Ignite's flows: {gap}")));
+                }
+            }
+        }
+        return Ok(decision);
+    }
+    if mode != Mode::Enforce {
+        for gap in &decision.unverified {
+            decision
+                .warnings
+                .push(short(&format!("cannot check Ignite's flows: {gap}")));
+        }
     }
 
     let additions = rules::for_missing(&decision.missing, env, cfg);
@@ -252,7 +301,8 @@ pub fn decide(
 /// The name of the stand-in pod judged where no Ignite pod runs yet.
 pub const STAND_IN: &str = "<next ignite pod>";
 
-fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
+/// The pod judged where no Ignite pod runs yet: the first `ignitePods` labels, the peer ports.
+pub fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
     let labels: Labels = cfg.config.ignite_pods[0]
         .match_labels
         .clone()
@@ -272,35 +322,6 @@ fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
         ips: Vec::new(),
         host_network: false,
         ports,
-    }
-}
-
-fn namespace_mode(
-    env: &Environment,
-    cfg: &Compiled,
-    req: &PolicyRequest<'_>,
-    has_ignite: bool,
-) -> (Mode, Vec<String>) {
-    if let Some(mode) = req.mode {
-        return (mode, Vec::new());
-    }
-    let label = env
-        .cluster
-        .namespace(req.namespace)
-        .and_then(|ns| ns.labels.get(&cfg.config.mode_label));
-    match label {
-        Some(value) => match value.parse() {
-            Ok(mode) => (mode, Vec::new()),
-            Err(_) => (
-                Mode::Enforce,
-                vec![short(&format!(
-                    "unknown {}={value:?} on namespace {}: enforcing",
-                    cfg.config.mode_label, req.namespace
-                ))],
-            ),
-        },
-        None if has_ignite => (cfg.config.default_mode, Vec::new()),
-        None => (Mode::Off, Vec::new()),
     }
 }
 

@@ -15,6 +15,11 @@ use super::{
 };
 use crate::policy::{NamespaceScope, Peer, PodInfo, PortMatch, Protocol, View};
 
+/// Label values that say "the API server" (kubeadm's static pod is `component=kube-apiserver`,
+/// OpenShift's `app=openshift-kube-apiserver`).
+const API_SERVER_LABEL_VALUES: [&str; 3] =
+    ["kube-apiserver", "apiserver", "openshift-kube-apiserver"];
+
 /// Finds the hints for `ignite` (one Ignite pod, or its stand-in) given what is missing.
 pub fn find(
     view: &View<'_>,
@@ -43,6 +48,25 @@ pub fn find(
         .chain(env.api_server.cluster_ip.iter())
         .map(|(_, p)| *p)
         .collect();
+    // A rule is aimed at the API server when its ports are the API server's, or its selectors
+    // name API-server labels, or it opens every port of kube-system/default; never the canonical
+    // DNS rule (port 53 to kube-system).
+    let aims_at_api = |rule: &crate::policy::Rule, names: &[&crate::policy::Selector]| {
+        let api_port = rule.ports.iter().any(|p| {
+            matches!(p.port, PortMatch::Range { start, end } if api_ports.iter().any(|a| (start..=end).contains(a)))
+        });
+        let api_labels = names.iter().any(|sel| {
+            sel.match_labels()
+                .any(|(_, v)| API_SERVER_LABEL_VALUES.contains(&v))
+        });
+        let system_all_ports = rule.ports.is_empty()
+            && names.iter().any(|sel| {
+                sel.match_labels()
+                    .any(|(_, v)| v == "kube-system" || v == "default")
+            });
+        cut(FlowKind::Apiserver) && (api_port || api_labels || system_all_ports)
+    };
+    const API_HINT: &str = "a selector cannot match the API server — it is no pod (a hostNetwork static pod or outside the cluster): allow its addresses with ipBlock";
 
     for policy in view.selecting(ignite) {
         let Some(rules) = policy.egress.as_ref() else {
@@ -57,7 +81,11 @@ pub fn find(
                         namespaces: NamespaceScope::Own,
                         pods,
                     } => {
-                        let aims_at_dns = policy.namespace != env.dns.namespace
+                        if aims_at_api(rule, &[pods]) {
+                            push(format!("{at}: {API_HINT}"));
+                        }
+                        let aims_at_dns = cut(FlowKind::Dns)
+                            && policy.namespace != env.dns.namespace
                             && !pods.is_everything()
                             && dns_pods.iter().any(|d| pods.matches(&d.labels));
                         if aims_at_dns {
@@ -70,7 +98,7 @@ pub fn find(
                     }
                     Peer::Pods {
                         namespaces: NamespaceScope::Matching(sel),
-                        ..
+                        pods,
                     } => {
                         if !sel.is_everything()
                             && !view.cluster.namespaces().any(|ns| sel.matches(&ns.labels))
@@ -93,13 +121,8 @@ pub fn find(
                             }
                             push(h);
                         }
-                        let aims_at_api = cut(FlowKind::Apiserver)
-                            && (sel.match_labels().any(|(_, v)| v == "kube-system" || v == "default")
-                                || rule.ports.iter().any(|p| matches!(p.port, PortMatch::Range { start, end } if api_ports.iter().any(|a| (start..=end).contains(a)))));
-                        if aims_at_api {
-                            push(format!(
-                                "{at}: a selector cannot match the API server — it is no pod (a hostNetwork static pod or outside the cluster): allow its addresses with ipBlock"
-                            ));
+                        if aims_at_api(rule, &[sel, pods]) {
+                            push(format!("{at}: {API_HINT}"));
                         }
                     }
                     Peer::Block(block) => {
@@ -160,18 +183,23 @@ pub fn find(
         }
     }
     if cut(FlowKind::Apiserver) {
-        let mut targets: Vec<String> = env
-            .api_server
-            .endpoints
-            .iter()
-            .map(|(ip, p)| format!("{ip}:{p}"))
-            .collect();
+        // Only what is still blocked: a hint never asks for what the policies already allow.
+        let mut targets: Vec<String> = Vec::new();
+        for m in missing.iter().filter(|m| m.flow == FlowKind::Apiserver) {
+            if let Some(ip) = m.target_ip {
+                let t = if ip.is_ipv6() {
+                    format!("[{ip}]:{}", m.port)
+                } else {
+                    format!("{ip}:{}", m.port)
+                };
+                if !targets.contains(&t) {
+                    targets.push(t);
+                }
+            }
+        }
         let mut h = String::from(
             "the API server is not a pod, so no podSelector or namespaceSelector matches it; ",
         );
-        if let Some((ip, p)) = env.api_server.cluster_ip {
-            targets.push(format!("{ip}:{p}"));
-        }
         let _ = write!(
             h,
             "after Service DNAT packets go to its endpoints: allow {} with ipBlock /32 rules",

@@ -42,15 +42,26 @@ pub fn explain(d: &Decision) -> String {
         super::decision::Operation::Delete => "deleting",
         _ => "applying",
     };
-    let _ = writeln!(
-        s,
-        "ignite-netpol: {what} NetworkPolicy {}/{} would cut Ignite off: {n} required flow{} blocked (mode {}, Ignite pods: {}).",
-        d.namespace,
-        d.name,
-        if n == 1 { " is" } else { "s are" },
-        d.mode,
-        d.ignite_pods.join(", ")
-    );
+    if n > 0 {
+        let _ = writeln!(
+            s,
+            "ignite-netpol: {what} NetworkPolicy {}/{} would cut Ignite off: {n} required flow{} blocked (mode {}, Ignite pods: {}).",
+            d.namespace,
+            d.name,
+            if n == 1 { " is" } else { "s are" },
+            d.mode,
+            d.ignite_pods.join(", ")
+        );
+    } else if !d.unverified.is_empty() {
+        let _ = writeln!(
+            s,
+            "ignite-netpol: {what} NetworkPolicy {}/{} isolates Ignite's egress, and the cluster view lacks what is needed to prove it keeps Ignite working (mode {}, Ignite pods: {}).",
+            d.namespace,
+            d.name,
+            d.mode,
+            d.ignite_pods.join(", ")
+        );
+    }
     for m in &d.missing {
         let _ = writeln!(
             s,
@@ -66,6 +77,9 @@ pub fn explain(d: &Decision) -> String {
             m.protocol,
             m.reason
         );
+    }
+    for gap in &d.unverified {
+        let _ = writeln!(s, "- not checked: {gap} in the configuration (--config)");
     }
     for h in &d.hints {
         let _ = writeln!(s, "  hint: {h}");

@@ -1,6 +1,7 @@
 //! What Apache Ignite needs from the network, and the admission decision. Pure: no I/O.
 //!
 //! - [`config`]: which pods are Ignite, modes, profiles of required flows, DNS and API server.
+//! - [`scope`]: which namespaces are judged and in which mode, which pods are Ignite.
 //! - [`targets`]: where DNS and the API server really are (after DNAT), from the cluster view.
 //! - [`flows`]: which required flows a policy set cuts, judged once per class of alike pods.
 //! - [`hints`]: the classic mistakes behind a cut.
@@ -18,6 +19,7 @@ pub mod message;
 pub mod patch;
 pub mod report;
 pub mod rules;
+pub mod scope;
 pub mod targets;
 
 pub use config::{Compiled, Config, Mode};

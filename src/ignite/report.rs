@@ -12,10 +12,10 @@ use super::{
     config::{Compiled, Mode},
     flows::{self, FlowKind, MissingFlow},
     patch::{MANAGED_RULES_ANNOTATION, ManagedRule, managed_rules},
-    rules,
+    rules, scope,
     targets::Environment,
 };
-use crate::policy::{Direction, PodInfo, View};
+use crate::policy::{Direction, View};
 
 /// One namespace's state.
 #[derive(Clone, Debug, Serialize)]
@@ -26,6 +26,9 @@ pub struct NamespaceReport {
     pub missing: Vec<MissingFlow>,
     /// Flows that only block scaling out (fewer than two Ignite pods).
     pub peer_warnings: usize,
+    /// Pods that listen on an Ignite peer port but match no `ignitePods` selector.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched_pods: Vec<String>,
 }
 
 impl NamespaceReport {
@@ -47,54 +50,43 @@ impl NamespaceReport {
     }
 }
 
-/// The mode of a namespace in the live cluster (no override).
-pub fn namespace_mode(
-    env: &Environment,
-    cfg: &Compiled,
-    namespace: &str,
-    has_ignite: bool,
-) -> Mode {
-    match env
-        .cluster
-        .namespace(namespace)
-        .and_then(|ns| ns.labels.get(&cfg.config.mode_label))
-    {
-        Some(value) => value.parse().unwrap_or(Mode::Enforce),
-        None if has_ignite => cfg.config.default_mode,
-        None => Mode::Off,
-    }
-}
-
-/// Judges every in-scope namespace that runs Ignite pods, sorted by name.
+/// Judges every in-scope namespace that runs Ignite pods, sorted by name; a namespace whose only
+/// Ignite-like pods miss the `ignitePods` selector is listed too, with them named.
 pub fn scan(env: &Environment, cfg: &Compiled) -> Vec<NamespaceReport> {
     let view = View::new(&env.cluster);
     let mut names: Vec<&str> = env.cluster.namespaces().map(|n| n.name.as_str()).collect();
     names.sort_unstable();
     let mut out = Vec::new();
     for ns in names {
-        let ignite: Vec<&PodInfo> = ignite_pods(env, cfg, ns);
-        let mode = namespace_mode(env, cfg, ns, !ignite.is_empty());
-        if mode == Mode::Off || ignite.is_empty() {
+        let ignite = scope::ignite_pods(&env.cluster, cfg, ns);
+        let (mode, _) = scope::namespace_mode(&env.cluster, cfg, ns, None, !ignite.is_empty());
+        let unmatched: Vec<String> = scope::suspect_pods(&env.cluster, cfg, ns)
+            .iter()
+            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .collect();
+        let labelled_off = mode == Mode::Off
+            && env
+                .cluster
+                .namespace(ns)
+                .is_some_and(|n| n.labels.contains_key(&cfg.config.mode_label));
+        if labelled_off || (ignite.is_empty() && unmatched.is_empty()) {
             continue;
         }
-        let report = flows::check(&view, env, cfg, ns, &ignite);
+        let report = if ignite.is_empty() {
+            flows::FlowReport::default()
+        } else {
+            flows::check(&view, env, cfg, ns, &ignite)
+        };
         out.push(NamespaceReport {
             namespace: ns.to_string(),
             mode,
             ignite_pods: ignite.len(),
             missing: report.missing,
             peer_warnings: report.peer_warnings.len(),
+            unmatched_pods: unmatched,
         });
     }
     out
-}
-
-/// The Ignite pods of a namespace.
-pub fn ignite_pods<'a>(env: &'a Environment, cfg: &Compiled, namespace: &str) -> Vec<&'a PodInfo> {
-    env.cluster
-        .pods_in(namespace)
-        .filter(|p| cfg.ignite_pods.iter().any(|s| s.matches(&p.labels)))
-        .collect()
 }
 
 /// Namespaces cut off, per missing flow kind (for the gauge).

@@ -1,8 +1,9 @@
 //! The rules that give Ignite back what it needs — exactly those flows, nothing more:
 //!
 //! - DNS: to the DNS pods, selected by `kubernetes.io/metadata.name` of their namespace **and**
-//!   their Service's selector, on their real ports, UDP and TCP; extra DNS addresses by `/32`
-//!   (`/128`) ipBlocks on the Service ports.
+//!   their Service's selector, on the ports they answer DNS on (the target of Service port 53),
+//!   UDP and TCP — never the Service's other ports (metrics); extra DNS addresses by `/32`
+//!   (`/128`) ipBlocks on port 53.
 //! - API server: `/32` (`/128`) ipBlocks of every endpoint on its real port, and of the
 //!   ClusterIP on the Service port.
 //! - Peers: to (and, for ingress, from) pods with the Ignite labels on the peer ports.
@@ -87,23 +88,28 @@ fn peer_ports(cfg: &Compiled) -> Vec<NetworkPolicyPort> {
         .collect()
 }
 
-/// The DNS rule: DNS pods on their real ports, plus extra addresses on the Service ports.
+/// The DNS rules: the DNS pods on the ports they answer DNS on, plus extra addresses on port 53.
+/// Nothing for DNS pods the view does not show: a selector guessed from nothing could open more
+/// than DNS.
 pub fn dns_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
-    let mut rules = vec![NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(namespace_named(&env.dns.namespace)),
-            pod_selector: Some(labels(&env.dns.pod_labels)),
-            ip_block: None,
-        }]),
-        ports: Some(
-            env.dns
-                .ports
-                .iter()
-                .map(|&(p, proto)| port(p, proto, None))
-                .collect(),
-        ),
-    }];
-    if !env.dns.addresses.is_empty() {
+    let mut rules = Vec::new();
+    if env.dns.service.is_some() && !env.dns.pod_labels.is_empty() && !env.dns.ports.is_empty() {
+        rules.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(namespace_named(&env.dns.namespace)),
+                pod_selector: Some(labels(&env.dns.pod_labels)),
+                ip_block: None,
+            }]),
+            ports: Some(
+                env.dns
+                    .ports
+                    .iter()
+                    .map(|&(p, proto)| port(p, proto, None))
+                    .collect(),
+            ),
+        });
+    }
+    if !env.dns.addresses.is_empty() && !env.dns.service_ports.is_empty() {
         rules.push(NetworkPolicyEgressRule {
             to: Some(env.dns.addresses.iter().map(|ip| host_block(*ip)).collect()),
             ports: Some(

@@ -1,18 +1,26 @@
 //! Where DNS and the API server really are, read from the cluster's Services, EndpointSlices
 //! and pods — after DNAT, which is what most CNIs apply egress policy to.
 //!
-//! - DNS: the pods selected by the DNS Service (default `kube-system/kube-dns`), on the Service's
-//!   **target** ports (53, or 5353 on OpenShift), plus configured extra addresses (NodeLocal
-//!   DNSCache) and optionally the ClusterIP, on the Service ports.
+//! - DNS: the pods selected by the DNS Service (default `kube-system/kube-dns`; when it is not in
+//!   the view, the first well-known one found), on the **target** ports of its port 53 (53, or
+//!   5353 on OpenShift) — never its other ports (metrics) — plus configured extra addresses
+//!   (NodeLocal DNSCache) and optionally the ClusterIP, on port 53.
 //! - API server: the ClusterIP of `default/kubernetes` on its Service port (443), and every
 //!   address of its EndpointSlices on their port (6443 on kubeadm, 443 on EKS); a configured
 //!   fallback when there are no EndpointSlices.
+//!
+//! What cannot be found is a [`Gap`], never a guess: a decision that isolates Ignite's egress
+//! while a target is unknown cannot be proven safe.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{collections::BTreeMap, fmt, net::IpAddr};
 
 use k8s_openapi::{api::core::v1::Service, apimachinery::pkg::util::intstr::IntOrString};
+use serde::Serialize;
 
-use super::config::Compiled;
+use super::{
+    config::{Compiled, ServiceRef, WELL_KNOWN_DNS_SERVICES},
+    flows::FlowKind,
+};
 use crate::{
     policy::{Cluster, PodInfo, Protocol, Selector},
     snapshot::ClusterSnapshot,
@@ -24,20 +32,20 @@ pub type PortProto = (u16, Protocol);
 /// The DNS servers Ignite pods must reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DnsTargets {
+    /// The DNS Service in use: the configured one, or a well-known one found instead.
+    pub service: Option<ServiceRef>,
     /// The namespace of the DNS pods.
     pub namespace: String,
     /// The labels that select the DNS pods (the Service's selector).
     pub pod_labels: BTreeMap<String, String>,
     /// The DNS pods, by name.
     pub pods: Vec<String>,
-    /// The ports the DNS pods really listen on (after DNAT).
+    /// The ports the DNS pods really answer DNS on (the target ports of Service port 53).
     pub ports: Vec<PortProto>,
-    /// The Service ports (53), used for addresses reached without DNAT.
+    /// The Service's DNS ports (53), used for addresses reached without DNAT.
     pub service_ports: Vec<PortProto>,
     /// Addresses reached on the Service ports: NodeLocal DNSCache, the ClusterIP.
     pub addresses: Vec<IpAddr>,
-    /// What could not be found, for messages.
-    pub problems: Vec<String>,
 }
 
 /// The API server addresses Ignite pods must reach.
@@ -47,8 +55,23 @@ pub struct ApiServerTargets {
     pub cluster_ip: Option<(IpAddr, u16)>,
     /// The control plane's real addresses and ports.
     pub endpoints: Vec<(IpAddr, u16)>,
-    /// What could not be found, for messages.
-    pub problems: Vec<String>,
+}
+
+/// A target the cluster view does not show, so the flows to it cannot be checked: a change
+/// that isolates Ignite's egress cannot be proven safe until the configuration names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub flow: FlowKind,
+    /// What is missing, e.g. `no DNS Service in the cluster view (…)`.
+    pub what: String,
+    /// The configuration key that fixes it.
+    pub key: &'static str,
+}
+
+impl fmt::Display for Gap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: set {}", self.what, self.key)
+    }
 }
 
 /// Everything a decision reads: the engine's model and the resolved targets.
@@ -57,6 +80,11 @@ pub struct Environment {
     pub cluster: Cluster,
     pub dns: DnsTargets,
     pub api_server: ApiServerTargets,
+    /// Targets that could not be found (decisions that isolate egress cannot be proven safe).
+    pub gaps: Vec<Gap>,
+    /// What was guessed to fill the view, e.g. a well-known DNS Service used instead of the
+    /// configured one: said once in a warning.
+    pub notes: Vec<String>,
 }
 
 impl Environment {
@@ -70,13 +98,24 @@ impl Environment {
 
     /// Resolves targets for a model built elsewhere (the live view's).
     pub fn with_cluster(snapshot: &ClusterSnapshot, cluster: Cluster, config: &Compiled) -> Self {
-        let dns = resolve_dns(snapshot, &cluster, config);
-        let api_server = resolve_api_server(snapshot, config);
-        Self {
+        let mut env = Self {
             cluster,
-            dns,
-            api_server,
+            dns: DnsTargets::default(),
+            api_server: ApiServerTargets::default(),
+            gaps: Vec::new(),
+            notes: Vec::new(),
+        };
+        env.dns = resolve_dns(
+            snapshot,
+            &env.cluster,
+            config,
+            &mut env.gaps,
+            &mut env.notes,
+        );
+        if config.config.profile.needs_api_server() {
+            env.api_server = resolve_api_server(snapshot, config, &mut env.gaps);
         }
+        env
     }
 
     /// The DNS pods as the engine sees them.
@@ -86,10 +125,15 @@ impl Environment {
             .iter()
             .filter_map(|name| self.cluster.pod(&self.dns.namespace, name))
     }
+
+    /// Whether some target could not be found.
+    pub fn is_incomplete(&self) -> bool {
+        !self.gaps.is_empty()
+    }
 }
 
-fn service<'a>(snapshot: &'a ClusterSnapshot, ns: &str, name: &str) -> Option<&'a Service> {
-    snapshot.services.get(ns, name)
+fn service<'a>(snapshot: &'a ClusterSnapshot, svc: &ServiceRef) -> Option<&'a Service> {
+    snapshot.services.get(&svc.namespace, &svc.name)
 }
 
 fn cluster_ip(svc: &Service) -> Option<IpAddr> {
@@ -102,54 +146,105 @@ fn cluster_ip(svc: &Service) -> Option<IpAddr> {
         .ok()
 }
 
-fn resolve_dns(snapshot: &ClusterSnapshot, cluster: &Cluster, config: &Compiled) -> DnsTargets {
+/// The configured DNS Service, else the first well-known one in the view (with a note).
+fn find_dns_service<'a>(
+    snapshot: &'a ClusterSnapshot,
+    configured: &ServiceRef,
+    notes: &mut Vec<String>,
+) -> Option<(ServiceRef, &'a Service)> {
+    if let Some(svc) = service(snapshot, configured) {
+        return Some((configured.clone(), svc));
+    }
+    let found = WELL_KNOWN_DNS_SERVICES
+        .iter()
+        .find_map(|(namespace, name)| {
+            let candidate = ServiceRef {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
+            service(snapshot, &candidate).map(|svc| (candidate, svc))
+        })?;
+    notes.push(format!(
+        "DNS Service {configured} is not in the cluster view; using {} (set dns.service to choose)",
+        found.0
+    ));
+    Some(found)
+}
+
+fn resolve_dns(
+    snapshot: &ClusterSnapshot,
+    cluster: &Cluster,
+    config: &Compiled,
+    gaps: &mut Vec<Gap>,
+    notes: &mut Vec<String>,
+) -> DnsTargets {
     let cfg = &config.config.dns;
     let mut t = DnsTargets {
-        namespace: cfg.service.namespace.clone(),
+        addresses: cfg
+            .extra_addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+        service_ports: vec![(53, Protocol::Udp), (53, Protocol::Tcp)],
         ..DnsTargets::default()
     };
-    let svc = service(snapshot, &cfg.service.namespace, &cfg.service.name);
-    let spec = svc.and_then(|s| s.spec.as_ref());
-    t.pod_labels = spec
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_else(|| BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())]));
-    if svc.is_none() {
-        t.problems.push(format!(
-            "Service {} is not in the cluster view; assuming DNS pods k8s-app=kube-dns on 53",
-            cfg.service
-        ));
-    }
-    let selector = Selector::from_labels(&t.pod_labels);
-    let pods: Vec<&PodInfo> = cluster
-        .pods_in(&t.namespace)
-        .filter(|p| selector.matches(&p.labels))
-        .collect();
+    let gap = |what: String| Gap {
+        flow: FlowKind::Dns,
+        what,
+        key: "dns.service",
+    };
+    let Some((svc_ref, svc)) = find_dns_service(snapshot, &cfg.service, notes) else {
+        let looked: Vec<String> = std::iter::once(cfg.service.to_string())
+            .chain(
+                WELL_KNOWN_DNS_SERVICES
+                    .iter()
+                    .map(|(ns, n)| format!("{ns}/{n}")),
+            )
+            .fold(Vec::new(), |mut v, s| {
+                push_unique(&mut v, s);
+                v
+            });
+        gaps.push(gap(format!(
+            "no DNS Service in the cluster view (looked for {})",
+            looked.join(", ")
+        )));
+        return t;
+    };
+    t.namespace = svc_ref.namespace.clone();
+    let spec = svc.spec.as_ref();
+    t.pod_labels = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
+    let pods: Vec<&PodInfo> = if t.pod_labels.is_empty() {
+        Vec::new()
+    } else {
+        let selector = Selector::from_labels(&t.pod_labels);
+        cluster
+            .pods_in(&t.namespace)
+            .filter(|p| selector.matches(&p.labels))
+            .collect()
+    };
     t.pods = pods.iter().map(|p| p.name.clone()).collect();
-    if t.pods.is_empty() {
-        t.problems.push(format!(
-            "no DNS pod ({selector}) runs in namespace {}",
-            t.namespace
-        ));
+    if pods.is_empty() {
+        gaps.push(gap(format!(
+            "no DNS pod behind Service {svc_ref} in the cluster view"
+        )));
     }
 
-    let service_ports: Vec<(u16, Protocol, Option<IntOrString>)> =
-        match spec.and_then(|s| s.ports.as_ref()) {
-            Some(ports) => ports
-                .iter()
-                .filter_map(|p| {
-                    let proto = p.protocol.as_deref().unwrap_or("TCP").parse().ok()?;
-                    Some((u16::try_from(p.port).ok()?, proto, p.target_port.clone()))
-                })
-                .collect(),
-            None => vec![(53, Protocol::Udp, None), (53, Protocol::Tcp, None)],
+    // DNS clients only ever use port 53 of the Service: its other ports (CoreDNS's metrics on
+    // 9153, OpenShift's on 9154) are not DNS and are never required.
+    t.service_ports.clear();
+    for p in spec.and_then(|s| s.ports.as_ref()).into_iter().flatten() {
+        let Ok(proto) = p.protocol.as_deref().unwrap_or("TCP").parse::<Protocol>() else {
+            continue;
         };
-    for (port, proto, target) in &service_ports {
-        push_unique(&mut t.service_ports, (*port, *proto));
-        match target {
-            None => push_unique(&mut t.ports, (*port, *proto)),
+        if p.port != 53 || proto == Protocol::Sctp {
+            continue;
+        }
+        push_unique(&mut t.service_ports, (53, proto));
+        match &p.target_port {
+            None => push_unique(&mut t.ports, (53, proto)),
             Some(IntOrString::Int(n)) => {
                 if let Ok(n) = u16::try_from(*n) {
-                    push_unique(&mut t.ports, (n, *proto));
+                    push_unique(&mut t.ports, (n, proto));
                 }
             }
             Some(IntOrString::String(name)) => {
@@ -157,31 +252,38 @@ fn resolve_dns(snapshot: &ClusterSnapshot, cluster: &Cluster, config: &Compiled)
                     if let Some(cp) = pod
                         .ports
                         .iter()
-                        .find(|cp| cp.name.as_deref() == Some(name) && cp.protocol == *proto)
+                        .find(|cp| cp.name.as_deref() == Some(name) && cp.protocol == proto)
                     {
-                        push_unique(&mut t.ports, (cp.port, *proto));
+                        push_unique(&mut t.ports, (cp.port, proto));
                     }
                 }
             }
         }
     }
-    t.addresses = cfg
-        .extra_addresses
-        .iter()
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    if t.service_ports.is_empty() {
+        gaps.push(gap(format!("Service {svc_ref} has no port 53")));
+    } else if t.ports.is_empty() && !pods.is_empty() {
+        gaps.push(gap(format!(
+            "the named target ports of Service {svc_ref} port 53 match no port of its pods"
+        )));
+    }
     if cfg.include_cluster_ip
-        && let Some(ip) = svc.and_then(cluster_ip)
+        && let Some(ip) = cluster_ip(svc)
     {
         t.addresses.push(ip);
     }
+    t.service = Some(svc_ref);
     t
 }
 
-fn resolve_api_server(snapshot: &ClusterSnapshot, config: &Compiled) -> ApiServerTargets {
+fn resolve_api_server(
+    snapshot: &ClusterSnapshot,
+    config: &Compiled,
+    gaps: &mut Vec<Gap>,
+) -> ApiServerTargets {
     let cfg = &config.config.api_server;
     let mut t = ApiServerTargets::default();
-    let svc = service(snapshot, &cfg.service.namespace, &cfg.service.name);
+    let svc = service(snapshot, &cfg.service);
     if cfg.require_cluster_ip {
         let port = svc
             .and_then(|s| s.spec.as_ref()?.ports.as_ref()?.first().map(|p| p.port))
@@ -189,10 +291,14 @@ fn resolve_api_server(snapshot: &ClusterSnapshot, config: &Compiled) -> ApiServe
             .unwrap_or(443);
         match svc.and_then(cluster_ip) {
             Some(ip) => t.cluster_ip = Some((ip, port)),
-            None => t.problems.push(format!(
-                "Service {} (the API server's ClusterIP) is not in the cluster view",
-                cfg.service
-            )),
+            None => gaps.push(Gap {
+                flow: FlowKind::Apiserver,
+                what: format!(
+                    "Service {} (the API server's ClusterIP) is not in the cluster view",
+                    cfg.service
+                ),
+                key: "apiServer.service",
+            }),
         }
     }
     for slice in snapshot.endpoint_slices.as_slice() {
@@ -234,10 +340,14 @@ fn resolve_api_server(snapshot: &ClusterSnapshot, config: &Compiled) -> ApiServe
             .filter_map(|a| Some((a.address.parse().ok()?, a.port)))
             .collect();
         if t.endpoints.is_empty() {
-            t.problems.push(format!(
-                "no EndpointSlice of Service {} and no apiServer.fallback: the API server's real address is unknown",
-                cfg.service
-            ));
+            gaps.push(Gap {
+                flow: FlowKind::Apiserver,
+                what: format!(
+                    "no EndpointSlice of Service {} in the cluster view: the API server's real address is unknown",
+                    cfg.service
+                ),
+                key: "apiServer.fallback",
+            });
         }
     }
     t

@@ -46,6 +46,7 @@ pub struct Metrics {
     audit_lost: Counter,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     cut_off: Family<FlowLabels, Gauge>,
+    view_gaps: Family<FlowLabels, Gauge>,
     pub reconcile_runs: Counter,
     audit: Arc<AuditCounters>,
 }
@@ -113,6 +114,12 @@ impl Metrics {
             "In-scope namespaces whose Ignite pods miss a required flow, by flow kind (reconciler)",
             cut_off.clone(),
         );
+        let view_gaps = Family::<FlowLabels, Gauge>::default();
+        registry.register(
+            "view_gaps",
+            "Targets the cluster view lacks, by flow kind: changes that isolate Ignite's egress cannot be proven safe until the configuration names them",
+            view_gaps.clone(),
+        );
         let reconcile_runs = Counter::default();
         registry.register(
             "reconcile_runs",
@@ -122,6 +129,7 @@ impl Metrics {
         Self {
             reconcile_runs,
             cut_off,
+            view_gaps,
             registry,
             reviews,
             latency,
@@ -161,6 +169,19 @@ impl Metrics {
         ] {
             let n = counts.get(&kind).copied().unwrap_or(0);
             self.cut_off
+                .get_or_create(&FlowLabels {
+                    flow: kind.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Sets the view-gap gauge for DNS and the API server from a new view.
+    pub fn set_view_gaps(&self, gaps: &[crate::ignite::targets::Gap]) {
+        use crate::ignite::flows::FlowKind;
+        for kind in [FlowKind::Dns, FlowKind::Apiserver] {
+            let n = gaps.iter().filter(|g| g.flow == kind).count();
+            self.view_gaps
                 .get_or_create(&FlowLabels {
                     flow: kind.to_string(),
                 })

@@ -77,9 +77,35 @@ pub struct AppState {
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
     audit: RwLock<Option<AuditSender>>,
+    /// What the last view lacked or guessed, as logged (to log a change once).
+    view_problems: std::sync::Mutex<Vec<String>>,
 }
 
 impl AppState {
+    /// Says what a new view lacks or had to guess — once, not on every rebuild — and exposes the
+    /// gaps as a gauge.
+    fn note_view(&self, env: &Environment) {
+        self.metrics.set_view_gaps(&env.gaps);
+        let said: Vec<String> = env
+            .gaps
+            .iter()
+            .map(|g| format!("not checked: {g}"))
+            .chain(env.notes.iter().cloned())
+            .collect();
+        let Ok(mut last) = self.view_problems.lock() else {
+            return;
+        };
+        if *last != said {
+            for gap in &env.gaps {
+                tracing::warn!(flow = %gap.flow, key = gap.key, "Cannot check Ignite's flows: {gap}");
+            }
+            for note in &env.notes {
+                tracing::warn!("{note}");
+            }
+            *last = said;
+        }
+    }
+
     /// Queues an audit record (dropped and counted once the log is closed).
     pub fn record(&self, record: AuditRecord) {
         let sender = self.audit.read().ok().and_then(|g| g.clone());
@@ -92,6 +118,7 @@ impl AppState {
     /// Replaces the cluster view (the live view does this on every change) and marks the
     /// server ready.
     pub fn set_view(&self, env: Arc<Environment>) {
+        self.note_view(&env);
         self.view.store(Arc::new(ClusterView {
             env,
             loaded: Instant::now(),
@@ -177,7 +204,12 @@ impl Server {
             limits: config.limits,
             on_unsynced: config.on_unsynced,
             audit: RwLock::new(Some(sender)),
+            view_problems: std::sync::Mutex::new(Vec::new()),
         });
+        if config.ready_at_start {
+            let view = state.view.load();
+            state.note_view(&view.env);
+        }
         let webhook = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;

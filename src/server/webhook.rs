@@ -304,6 +304,7 @@ fn account(
         mode: decision.map(|d| d.mode.to_string()),
         verdict,
         missing: decision.map(|d| d.missing.clone()).unwrap_or_default(),
+        unverified: decision.map(|d| d.unverified.clone()).unwrap_or_default(),
         patch: decision.and_then(|d| d.patch.clone()),
         warnings: decision.map(|d| d.warnings.clone()).unwrap_or_default(),
         error,
