@@ -457,7 +457,20 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (mut snapshot, cfg, mut env) = load_decision_inputs(&decision)?;
     let mut results = Vec::new();
     for path in &policies {
-        let file = ClusterSnapshot::load_files(std::slice::from_ref(path))?;
+        let mut file = ClusterSnapshot::default();
+        match file.add_file_in(path, default_namespace.as_deref()) {
+            Err(crate::snapshot::SnapshotError::Object(invalid))
+                if invalid.error.field == "metadata.namespace" =>
+            {
+                anyhow::bail!(
+                    "{}: {} {} has no metadata.namespace: pass --namespace (as kubectl apply -n)",
+                    invalid.at,
+                    invalid.kind,
+                    invalid.name.trim_start_matches('/')
+                )
+            }
+            other => other?,
+        }
         let others = file.object_count() - file.network_policies.len()
             + file.skipped.values().sum::<usize>();
         if others > 0 {
@@ -465,24 +478,15 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         for np in file.network_policies.as_slice() {
             let name = np.metadata.name.clone().unwrap_or_default();
-            let namespace = match (
-                np.metadata.namespace.as_deref(),
-                default_namespace.as_deref(),
-            ) {
-                (Some(own), Some(given)) if own != given => anyhow::bail!(
-                    "{}: NetworkPolicy {name} is in namespace {own}, which does not match --namespace {given}",
+            let namespace = np.metadata.namespace.clone().unwrap_or_default();
+            if let Some(given) = default_namespace.as_deref()
+                && namespace != given
+            {
+                anyhow::bail!(
+                    "{}: NetworkPolicy {name} is in namespace {namespace}, which does not match --namespace {given}",
                     path.display()
-                ),
-                (Some(own), _) => own.to_string(),
-                (None, Some(given)) => given.to_string(),
-                (None, None) => anyhow::bail!(
-                    "{}: NetworkPolicy {name} has no metadata.namespace: pass --namespace (as kubectl apply -n)",
-                    path.display()
-                ),
-            };
-            let mut np = np.clone();
-            np.metadata.namespace = Some(namespace.clone());
-            let np = &np;
+                );
+            }
             let operation = if snapshot.network_policies.get(&namespace, &name).is_some() {
                 Operation::Update
             } else {

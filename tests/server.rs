@@ -434,11 +434,58 @@ async fn admin_port_health_readiness_and_metrics() {
         "ignite_netpol_review_duration_seconds_count 2",
         "ignite_netpol_audit_records_dropped_total 0",
         "ignite_netpol_snapshot_age_seconds",
+        r#"ignite_netpol_view_gaps{flow="dns"} 0"#,
+        r#"ignite_netpol_view_gaps{flow="apiserver"} 0"#,
     ] {
         assert!(text.contains(want), "{want:?} not in:\n{text}");
     }
     let audit = server.stop().await;
     assert_eq!(audit.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_without_the_dns_service_is_a_metric_and_a_denial() {
+    // The seed cluster without its kube-dns Service: the documents after the Service's start.
+    let seed = seed_text();
+    let cut = seed
+        .find("- apiVersion: v1\n  kind: Service\n  metadata:\n    name: kube-dns")
+        .expect("the seed has a kube-dns Service");
+    let rest = &seed[cut + 1..];
+    let end = rest.find("\n- ").map_or(seed.len(), |i| cut + 1 + i + 1);
+    let cluster = format!("{}{}", &seed[..cut], &seed[end..]);
+    assert!(!cluster.contains("name: kube-dns\n"), "{cluster}");
+    let server = TestServer::start(&cluster, MAX_BODY, Duration::from_secs(60)).await;
+    let (_, text) = server.admin_get("/metrics").await;
+    assert!(
+        text.contains(r#"ignite_netpol_view_gaps{flow="dns"} 1"#),
+        "{text}"
+    );
+    let mut client = Client::http1(server.addr, &server.ca).await;
+    let (status, _, body) = client
+        .post(
+            "/validate",
+            &review(
+                "gap",
+                "CREATE",
+                seed_policies("deny-all-traffic.yaml").remove(0),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let answer: serde_json::Value = serde_json::from_slice(&body).expect("an AdmissionReview");
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let message = answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("set dns.service"), "{message}");
+    let audit = server.stop().await;
+    assert!(
+        audit[0]["unverified"]
+            .to_string()
+            .contains("set dns.service"),
+        "the audit record says what could not be checked: {}",
+        audit[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -167,16 +167,35 @@ impl ClusterSnapshot {
 
     /// Loads one file onto the snapshot.
     pub fn add_file(&mut self, path: &Path) -> Result<(), SnapshotError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        self.add_text(&text, &path.display().to_string())
+        self.add_file_in(path, None)
     }
 
     /// Loads YAML or JSON text; `origin` names it in errors.
     pub fn add_text(&mut self, text: &str, origin: &str) -> Result<(), SnapshotError> {
-        for obj in parse::parse_text(text, origin)? {
+        self.add_text_in(text, origin, None)
+    }
+
+    /// Loads one file, giving namespaced objects without `metadata.namespace` the namespace
+    /// `namespace` (as `kubectl apply -n`).
+    pub fn add_file_in(
+        &mut self,
+        path: &Path,
+        namespace: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SnapshotError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.add_text_in(&text, &path.display().to_string(), namespace)
+    }
+
+    fn add_text_in(
+        &mut self,
+        text: &str,
+        origin: &str,
+        namespace: Option<&str>,
+    ) -> Result<(), SnapshotError> {
+        for obj in parse::parse_text(text, origin, namespace)? {
             self.insert(obj);
         }
         Ok(())
@@ -184,7 +203,7 @@ impl ClusterSnapshot {
 
     /// Adds an already parsed object, List or JSON array of objects.
     pub fn add_value(&mut self, value: Value, at: &Location) -> Result<(), SnapshotError> {
-        for obj in parse::objects_of_value(value, at)? {
+        for obj in parse::objects_of_value(value, at, None)? {
             self.insert(obj);
         }
         Ok(())

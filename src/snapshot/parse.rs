@@ -40,8 +40,13 @@ struct Piece<'a> {
     text: &'a str,
 }
 
-/// Parses a file's text (YAML or JSON) into objects, in file order.
-pub(super) fn parse_text(text: &str, origin: &str) -> Result<Vec<Object>, SnapshotError> {
+/// Parses a file's text (YAML or JSON) into objects, in file order. Namespaced objects without
+/// `metadata.namespace` get `namespace` when given (as `kubectl apply -n` does).
+pub(super) fn parse_text(
+    text: &str,
+    origin: &str,
+    namespace: Option<&str>,
+) -> Result<Vec<Object>, SnapshotError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let at = Location {
@@ -54,12 +59,12 @@ pub(super) fn parse_text(text: &str, origin: &str) -> Result<Vec<Object>, Snapsh
             format: "JSON",
             message: e.to_string(),
         })?;
-        return objects_of_value(value, &at);
+        return objects_of_value(value, &at, namespace);
     }
     let pieces = yaml_pieces(text, origin)?;
     let parsed = parallel_map(pieces, |piece| {
         let value = parse_yaml(piece.text, &piece.at, piece.first_line)?;
-        objects_of_value(value, &piece.at)
+        objects_of_value(value, &piece.at, namespace)
     });
     let mut out = Vec::new();
     for objects in parsed {
@@ -69,7 +74,11 @@ pub(super) fn parse_text(text: &str, origin: &str) -> Result<Vec<Object>, Snapsh
 }
 
 /// Turns a parsed document into objects: null is nothing, a list or a `*List` gives its items.
-pub(super) fn objects_of_value(value: Value, at: &Location) -> Result<Vec<Object>, SnapshotError> {
+pub(super) fn objects_of_value(
+    value: Value,
+    at: &Location,
+    namespace: Option<&str>,
+) -> Result<Vec<Object>, SnapshotError> {
     let items = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Array(items) => items,
@@ -84,7 +93,7 @@ pub(super) fn objects_of_value(value: Value, at: &Location) -> Result<Vec<Object
                 ));
             }
         },
-        Value::Object(map) => return Ok(vec![object(map, at)?]),
+        Value::Object(map) => return Ok(vec![object(map, at, namespace)?]),
         other => return Err(not_an_object(at, &other)),
     };
     let base = at.item.unwrap_or(0);
@@ -95,7 +104,7 @@ pub(super) fn objects_of_value(value: Value, at: &Location) -> Result<Vec<Object
             ..at.clone()
         };
         match item {
-            Value::Object(map) => object(map, &at),
+            Value::Object(map) => object(map, &at, namespace),
             other => Err(not_an_object(&at, &other)),
         }
     })
@@ -110,7 +119,11 @@ fn is_list(map: &Map<String, Value>) -> bool {
 }
 
 /// Types and validates one object.
-fn object(map: Map<String, Value>, at: &Location) -> Result<Object, SnapshotError> {
+fn object(
+    mut map: Map<String, Value>,
+    at: &Location,
+    namespace: Option<&str>,
+) -> Result<Object, SnapshotError> {
     let api_version = map
         .get("apiVersion")
         .and_then(Value::as_str)
@@ -124,6 +137,18 @@ fn object(map: Map<String, Value>, at: &Location) -> Result<Object, SnapshotErro
         };
         return Err(map_error(at, &map, FieldError::new(field, "must be set")));
     }
+    if let Some(ns) = namespace
+        && kind != "Namespace"
+        && let Some(Value::Object(meta)) = map.get_mut("metadata")
+        && !meta.contains_key("namespace")
+    {
+        meta.insert("namespace".into(), ns.into());
+    }
+    let api_version = map
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
     Ok(match (api_version, kind) {
         ("v1", "Namespace") => Object::Namespace(Box::new(typed(map, at)?)),
         ("v1", "Pod") => {
@@ -445,9 +470,9 @@ mod tests {
                 })
                 .collect()
         };
-        let split = names(parse_text(doc, "t").expect("split parse"));
+        let split = names(parse_text(doc, "t", None).expect("split parse"));
         let value = parse_yaml(doc, &at(), 1).expect("whole parse");
-        let whole = names(objects_of_value(value, &at()).expect("whole objects"));
+        let whole = names(objects_of_value(value, &at(), None).expect("whole objects"));
         assert_eq!(split, vec!["a", "b"]);
         assert_eq!(split, whole);
     }
