@@ -10,13 +10,10 @@ use std::{path::Path, process::Command};
 use common::manifests::{self, check_types, find, strict};
 
 use ignite_netpol::{
-    ignite::{Config, Environment, Operation, PolicyRequest, Verdict, decide},
+    ignite::{Environment, Verdict},
     policy::{Connection, Endpoint, Protocol, View},
-    snapshot::ClusterSnapshot,
 };
-use k8s_openapi::api::{
-    apps::v1::Deployment, networking::v1::NetworkPolicy, rbac::v1::ClusterRole,
-};
+use k8s_openapi::api::rbac::v1::ClusterRole;
 use serde_json::Value;
 
 const KUSTOMIZATIONS: [&str; 3] = [
@@ -110,55 +107,12 @@ fn webhooks_are_safe_and_point_at_what_the_server_serves() {
 #[test]
 fn the_webhooks_own_policy_lets_it_reach_dns_and_the_api_server_only() {
     let objects = render("deploy/base");
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_text(
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/examples/seed/cluster.yaml"
-            ))
-            .expect("seed"),
-            "seed",
-        )
-        .expect("seed");
-    let deployment: Deployment = strict(find(&objects, "Deployment"), "Deployment");
-    let template = deployment.spec.expect("spec").template;
-    let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "ignite-netpol-0", "namespace": "ignite-netpol", "labels": template.metadata.and_then(|m| m.labels)},
-        "spec": template.spec, "status": {"podIP": "172.21.9.9"}});
-    pod["spec"]["volumes"] = Value::Null;
-    let namespace = find(&objects, "Namespace").clone();
-    snapshot
-        .add_value(
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [namespace, pod]}),
-            &ignite_netpol::snapshot::Location {
-                origin: "webhook".into(),
-                document: 1,
-                item: None,
-            },
-        )
-        .expect("webhook objects");
-
-    // `check` with the webhook's pods as the workload whose DNS and API server flows must pass.
-    let cfg = Config::from_yaml(
-        "ignitePods: [{matchLabels: {app.kubernetes.io/name: ignite-netpol}}]\n",
-        "webhook-config",
-    )
-    .expect("config");
-    let env = Environment::build(&snapshot, &cfg).expect("model");
-    let np: NetworkPolicy = strict(find(&objects, "NetworkPolicy"), "NetworkPolicy");
-    let d = decide(
-        &env,
-        &cfg,
-        &PolicyRequest {
-            operation: Operation::Create,
-            namespace: "ignite-netpol",
-            name: "ignite-netpol",
-            object: Some(&np),
-            mode: None,
-        },
-    )
-    .expect("decided");
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/seed/cluster.yaml"
+    ))
+    .expect("seed");
+    let (d, with_policy, cfg) = manifests::judge_own_policy(&objects, &seed);
     assert_eq!(
         d.verdict,
         Verdict::Allowed,
@@ -166,8 +120,6 @@ fn the_webhooks_own_policy_lets_it_reach_dns_and_the_api_server_only() {
         d.missing
     );
 
-    let mut with_policy = snapshot.clone();
-    with_policy.network_policies.upsert(np);
     let env = Environment::build(&with_policy, &cfg).expect("model");
     let view = View::new(&env.cluster);
     let me = Endpoint::Pod(

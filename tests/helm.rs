@@ -139,6 +139,88 @@ fn values_that_break_the_schema_are_refused() {
     }
 }
 
+/// The chart's `dns` values on OpenShift and on GKE with NodeLocal DNSCache: the webhook's own
+/// NetworkPolicy and its configuration keep its DNS working on the platform's snapshot, where the
+/// defaults would not.
+#[test]
+fn the_dns_values_fit_the_platforms_that_need_them() {
+    use ignite_netpol::{
+        ignite::Environment,
+        policy::{Connection, Endpoint, Protocol, View},
+    };
+    // The platform, its values, and where the webhook's DNS queries go there (after DNAT).
+    enum Dns {
+        Pod(&'static str, &'static str, u16),
+        Ip(&'static str),
+    }
+    for (platform, values, dns) in [
+        (
+            "openshift",
+            r#"{"dns": {"service": {"namespace": "openshift-dns", "name": "dns-default"}, "podLabels": {"dns.operator.openshift.io/daemonset-dns": "default"}, "port": 5353}}"#,
+            Dns::Pod("openshift-dns", "dns-default-h5fzq", 5353),
+        ),
+        (
+            "gke",
+            r#"{"dns": {"extraAddresses": ["169.254.20.10"]}}"#,
+            Dns::Ip("169.254.20.10"),
+        ),
+    ] {
+        let cluster = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/platforms/{platform}/cluster.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("platform snapshot");
+        let reaches_dns = |values: &str| {
+            let objects = render(values);
+            check_types(platform, &objects);
+            let (d, snapshot, cfg) = manifests::judge_own_policy(&objects, &cluster);
+            let env = Environment::build(&snapshot, &cfg).expect("model");
+            let me = env
+                .cluster
+                .pod("ignite-netpol", "ignite-netpol-0")
+                .expect("webhook pod");
+            let to = match dns {
+                Dns::Pod(ns, name, _) => Endpoint::Pod(env.cluster.pod(ns, name).expect("DNS pod")),
+                Dns::Ip(ip) => Endpoint::Ip(ip.parse().expect("ip")),
+            };
+            let port = match dns {
+                Dns::Pod(_, _, port) => port,
+                Dns::Ip(_) => 53,
+            };
+            let allowed = [Protocol::Udp, Protocol::Tcp].iter().all(|&protocol| {
+                View::new(&env.cluster)
+                    .evaluate(&Connection {
+                        from: Endpoint::Pod(me),
+                        to,
+                        port,
+                        protocol,
+                    })
+                    .allowed
+            });
+            (d, allowed)
+        };
+        let (d, allowed) = reaches_dns(values);
+        assert!(allowed, "{platform}: the webhook reaches DNS with {values}");
+        assert_eq!(
+            serde_json::to_value(d.verdict).expect("verdict"),
+            "allowed",
+            "{platform}: {:?} {:?}",
+            d.missing,
+            d.unverified
+        );
+        // (The webhook stands in for Ignite here, so it also hears about Ignite's peer ports.)
+        assert!(
+            !d.warnings
+                .iter()
+                .any(|w| w.contains("DNS") || w.contains("cannot check")),
+            "{platform}: {:?}",
+            d.warnings
+        );
+        let (_, allowed) = reaches_dns("{}");
+        assert!(!allowed, "{platform}: the defaults do not fit");
+    }
+}
+
 #[test]
 fn deploy_base_is_the_charts_rendering() {
     let rendered = render(r#"{"certificates": {"mode": "provided"}}"#);

@@ -194,3 +194,76 @@ pub fn check_webhooks(dir: &str, objects: &[Value]) -> Vec<String> {
     }
     args
 }
+
+/// The rendered webhook's own pod and namespace added to the cluster of `cluster_text`, and the
+/// decision on its own NetworkPolicy — with the webhook's pods as the workload whose DNS and API
+/// server flows must pass, under the configuration its ConfigMap holds.
+pub fn judge_own_policy(
+    objects: &[Value],
+    cluster_text: &str,
+) -> (
+    ignite_netpol::ignite::Decision,
+    ignite_netpol::snapshot::ClusterSnapshot,
+    ignite_netpol::ignite::Compiled,
+) {
+    use ignite_netpol::{
+        ignite::{Config, Environment, Operation, PolicyRequest, decide},
+        snapshot::{ClusterSnapshot, Location},
+    };
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(cluster_text, "cluster")
+        .expect("cluster must load");
+    let deployment: Deployment = strict(find(objects, "Deployment"), "Deployment");
+    let template = deployment.spec.expect("spec").template;
+    let mut pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "ignite-netpol-0", "namespace": "ignite-netpol", "labels": template.metadata.and_then(|m| m.labels)},
+        "spec": template.spec, "status": {"podIP": "172.21.9.9"}});
+    pod["spec"]["volumes"] = Value::Null;
+    // The chart leaves the namespace to `helm install --create-namespace`; the base renders one.
+    let namespace = objects
+        .iter()
+        .find(|o| o["kind"] == "Namespace")
+        .cloned()
+        .unwrap_or_else(|| {
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ignite-netpol"}})
+        });
+    snapshot
+        .add_value(
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [namespace, pod]}),
+            &Location {
+                origin: "webhook".into(),
+                document: 1,
+                item: None,
+            },
+        )
+        .expect("webhook objects");
+    let config_map: ConfigMap = strict(find(objects, "ConfigMap"), "ConfigMap");
+    let shipped = config_map
+        .data
+        .and_then(|d| d.get("config.yaml").cloned())
+        .expect("the ConfigMap holds config.yaml");
+    let cfg = Config::from_yaml(
+        &format!(
+            "{shipped}\nignitePods: [{{matchLabels: {{app.kubernetes.io/name: ignite-netpol}}}}]\n"
+        ),
+        "webhook-config",
+    )
+    .expect("the shipped configuration is valid");
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let np: NetworkPolicy = strict(find(objects, "NetworkPolicy"), "NetworkPolicy");
+    let d = decide(
+        &env,
+        &cfg,
+        &PolicyRequest {
+            operation: Operation::Create,
+            namespace: "ignite-netpol",
+            name: "ignite-netpol",
+            object: Some(&np),
+            mode: None,
+        },
+    )
+    .expect("decided");
+    snapshot.network_policies.upsert(np);
+    (d, snapshot, cfg)
+}
