@@ -69,8 +69,9 @@ fn check_json(args: &[&str]) -> (Option<i32>, Vec<Value>) {
     )
 }
 
-fn warnings(r: &Value) -> Vec<String> {
-    r["warnings"]
+/// The strings of a result's `key` list (`warnings`, `hints`).
+fn strings(r: &Value, key: &str) -> Vec<String> {
+    r[key]
         .as_array()
         .into_iter()
         .flatten()
@@ -112,7 +113,7 @@ fn a_view_without_the_dns_service_denies_in_enforce_and_warns_otherwise() {
         let (_, results) = check_json(&["--cluster", p(&cluster), "--mode", mode, p(&allow)]);
         assert_eq!(results[0]["verdict"], "warned", "{mode}: {}", results[0]);
         assert!(
-            warnings(&results[0])
+            strings(&results[0], "warnings")
                 .iter()
                 .any(|w| w.starts_with("cannot check Ignite's flows: no DNS Service")),
             "{mode}: {}",
@@ -210,7 +211,7 @@ fn ignite_pods_under_other_labels_are_named_on_every_verdict() {
         assert_eq!(results.len(), 3);
         for r in &results {
             assert!(
-                warnings(r).iter().any(|w| w == want),
+                strings(r, "warnings").iter().any(|w| w == want),
                 "{label:?}: every verdict names the pod: {r}"
             );
         }
@@ -219,7 +220,11 @@ fn ignite_pods_under_other_labels_are_named_on_every_verdict() {
     let cluster = gridgain(dir.path(), Some("off"));
     let (_, results) = check_json(&["--cluster", p(&cluster), p(&seed("deny-all-traffic.yaml"))]);
     assert_eq!(results[0]["verdict"], "allowed");
-    assert!(warnings(&results[0]).is_empty(), "{}", results[0]);
+    assert!(
+        strings(&results[0], "warnings").is_empty(),
+        "{}",
+        results[0]
+    );
 
     // scan lists them.
     let cluster = gridgain(dir.path(), None);
@@ -416,15 +421,6 @@ fn generate_admits_the_peers_where_ingress_is_isolated_and_says_so() {
     );
 }
 
-fn hints(r: &Value) -> Vec<String> {
-    r["hints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.as_str().map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn hints_fit_the_rule_they_are_on() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -454,7 +450,7 @@ spec:
     )
     .expect("written");
     let (_, results) = check_json(&["--cluster", p(&seed("cluster.yaml")), p(&file)]);
-    let h = hints(&results[0]);
+    let h = strings(&results[0], "hints");
     assert!(
         !h.iter().any(|h| h.contains("egress[0]")),
         "nothing to say about the canonical DNS rule: {h:?}"

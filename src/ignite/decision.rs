@@ -219,30 +219,20 @@ pub fn decide(
     decision.hints = hints::find(&view, env, judged[0], &report.missing);
     decision.missing = report.missing;
     decision.warnings = warnings;
-    if decision.missing.is_empty() && decision.unverified.is_empty() {
-        return Ok(decision);
+    if mode != Mode::Enforce {
+        let gaps = decision.unverified.iter();
+        let said = gaps.map(|gap| short(&format!("cannot check Ignite's flows: {gap}")));
+        decision.warnings.extend(said);
     }
     if decision.missing.is_empty() {
-        // Only unproven: enforce denies (the message names the key to set), other modes warn.
-        match mode {
-            Mode::Enforce => decision.verdict = Verdict::Denied,
-            _ => {
-                decision.verdict = Verdict::Warned;
-                for gap in &decision.unverified {
-                    decision
-                        .warnings
-                        .push(short(&format!("cannot check Ignite's flows: {gap}")));
-                }
-            }
+        // Unproven only: enforce denies (the message names the key to set), the others warn.
+        if !decision.unverified.is_empty() {
+            decision.verdict = match mode {
+                Mode::Enforce => Verdict::Denied,
+                _ => Verdict::Warned,
+            };
         }
         return Ok(decision);
-    }
-    if mode != Mode::Enforce {
-        for gap in &decision.unverified {
-            decision
-                .warnings
-                .push(short(&format!("cannot check Ignite's flows: {gap}")));
-        }
     }
 
     let additions = rules::for_missing(&decision.missing, env, cfg);
