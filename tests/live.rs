@@ -160,6 +160,101 @@ async fn endpoint_move_is_rewritten_under_update() {
     assert_eq!(reconciled[0]["verdict"], "patched");
 }
 
+/// The generated policy with a user's rule in the middle of its egress rules (the annotation
+/// shifted to match), as a policy someone edited after ignite-netpol wrote it.
+fn edited_generated_policy() -> Value {
+    let mut np = generated_policy();
+    let rules = np["spec"]["egress"].as_array_mut().expect("egress");
+    rules.insert(
+        1,
+        json!({"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 5432, "protocol": "TCP"}]}),
+    );
+    let annotation = "ignite-netpol.io/managed-rules";
+    let mut managed: Vec<Value> = serde_json::from_str(
+        np["metadata"]["annotations"][annotation]
+            .as_str()
+            .expect("annotation"),
+    )
+    .expect("managed rules");
+    for m in &mut managed {
+        if m["direction"] == "egress" && m["index"].as_u64() >= Some(1) {
+            m["index"] = json!(m["index"].as_u64().unwrap_or_default() + 1);
+        }
+    }
+    np["metadata"]["annotations"][annotation] =
+        json!(serde_json::to_string(&managed).expect("annotation"));
+    np
+}
+
+/// Waits for `n` more reconcile rounds, each brought by an unrelated change.
+async fn rounds(server: &TestServer, fake: &FakeApi, n: usize) {
+    for i in 0..n {
+        let runs = server.metric("ignite_netpol_reconcile_runs_total").await;
+        fake.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("unrelated-{i}")}}));
+        until("another reconcile", || async {
+            server.metric("ignite_netpol_reconcile_runs_total").await > runs
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_policy_is_never_written_under_update() {
+    let fake = fake_with_seed(false).await;
+    fake.apply(edited_generated_policy());
+    fake.apply(seed_policies("deny-all-traffic.yaml").remove(0));
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    rounds(&server, &fake, 4).await;
+    let writes: Vec<(String, String)> = fake
+        .requests()
+        .into_iter()
+        .filter(|(m, _)| m == "PATCH" || m == "PUT")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "a GitOps tool would see drift: {writes:?}"
+    );
+    assert!(
+        fake.events().is_empty(),
+        "nothing is cut off: {:?}",
+        fake.events()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrite_is_not_followed_by_a_cut_off_event() {
+    let fake = fake_with_seed(false).await;
+    fake.apply(edited_generated_policy());
+    fake.apply(seed_policies("deny-all-traffic.yaml").remove(0));
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    fake.apply(moved_slice("192.168.49.7"));
+    until("the managed ipBlock to be rewritten", || async {
+        policy_text(&fake).contains("192.168.49.7/32")
+    })
+    .await;
+    rounds(&server, &fake, 2).await;
+    assert!(
+        fake.events().is_empty(),
+        "the problem was fixed, not reported: {:?}",
+        fake.events()
+    );
+    let text = policy_text(&fake);
+    assert!(
+        text.contains("10.20.0.0/16"),
+        "the user's rule stays: {text}"
+    );
+    let writes = fake
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p.ends_with("/ignite-egress"))
+        .count();
+    assert_eq!(writes, 1, "one rewrite, then quiet");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_move_is_reported_once_under_report() {
     let fake = fake_with_seed(true).await;

@@ -8,7 +8,11 @@
 //!   a conflict re-reads the policy and tries again, so nobody's edit is clobbered. Every change
 //!   is audited.
 
-use std::{collections::HashMap, str::FromStr, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    str::FromStr,
+    sync::Arc,
+};
 
 use k8s_openapi::api::{core::v1::ObjectReference, networking::v1::NetworkPolicy};
 use kube::{
@@ -19,7 +23,7 @@ use kube::{
 
 use crate::{
     audit::{AuditRecord, AuditUser, now},
-    ignite::{Compiled, Environment, Mode, report, scope},
+    ignite::{Compiled, Environment, Mode, refresh, report, scope},
     server::AppState,
     snapshot::ClusterSnapshot,
 };
@@ -89,10 +93,15 @@ impl Reconciler {
         if self.mode == ReconcileMode::Off {
             return;
         }
-        if self.mode == ReconcileMode::Update {
-            self.update_managed(env, snapshot).await;
-        }
-        let reports = report::scan(env, &self.cfg);
+        let rewritten = if self.mode == ReconcileMode::Update {
+            self.update_managed(env, snapshot).await
+        } else {
+            BTreeSet::new()
+        };
+        // A namespace whose rules were just rewritten is judged on the next view (the rewrite
+        // itself brings one), not reported cut off for the problem that was just fixed.
+        let mut reports = report::scan(env, &self.cfg);
+        reports.retain(|r| !rewritten.contains(&r.namespace));
         self.state
             .metrics
             .set_cut_off(&report::cut_off_by_flow(&reports));
@@ -164,11 +173,17 @@ impl Reconciler {
         self.reported = current;
     }
 
-    async fn update_managed(&self, env: &Environment, snapshot: &ClusterSnapshot) {
+    /// Rewrites stale managed rules; the namespaces where a rewrite landed.
+    async fn update_managed(
+        &self,
+        env: &Environment,
+        snapshot: &ClusterSnapshot,
+    ) -> BTreeSet<String> {
+        let mut rewritten = BTreeSet::new();
         if env.is_incomplete() {
             // Rules rebuilt from a view that lacks a target would drop what it lacks.
             tracing::warn!(gaps = ?env.gaps.iter().map(ToString::to_string).collect::<Vec<_>>(), "Not updating managed rules: the cluster view is incomplete");
-            return;
+            return rewritten;
         }
         for np in snapshot.network_policies.as_slice() {
             let namespace = np.metadata.namespace.clone().unwrap_or_default();
@@ -176,20 +191,24 @@ impl Reconciler {
             let (mode, _) =
                 scope::namespace_mode(&env.cluster, &self.cfg, &namespace, None, has_ignite);
             let in_scope = mode != Mode::Off;
-            if !in_scope || report::refresh_managed(np, env, &self.cfg).is_none() {
+            if !in_scope || refresh::refresh_managed(np, env, &self.cfg).is_none() {
                 continue;
             }
-            self.update_one(env, np.clone()).await;
+            if self.update_one(env, np.clone()).await {
+                rewritten.insert(namespace);
+            }
         }
+        rewritten
     }
 
-    async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) {
+    /// Rewrites one policy's stale managed rules; whether a rewrite landed.
+    async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> bool {
         let namespace = np.metadata.namespace.clone().unwrap_or_default();
         let name = np.metadata.name.clone().unwrap_or_default();
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &namespace);
         for attempt in 1..=ATTEMPTS {
-            let Some(patch) = report::refresh_managed(&np, env, &self.cfg) else {
-                return;
+            let Some(patch) = refresh::refresh_managed(&np, env, &self.cfg) else {
+                return false;
             };
             let started = std::time::Instant::now();
             match api
@@ -225,7 +244,7 @@ impl Reconciler {
                         latency_us: u64::try_from(started.elapsed().as_micros())
                             .unwrap_or(u64::MAX),
                     });
-                    return;
+                    return true;
                 }
                 Err(kube::Error::Api(e))
                     if (e.code == 409 || e.code == 422) && attempt < ATTEMPTS =>
@@ -235,15 +254,16 @@ impl Reconciler {
                         Ok(fresh) => np = fresh,
                         Err(error) => {
                             tracing::error!(%namespace, %name, %error, "Cannot re-read policy");
-                            return;
+                            return false;
                         }
                     }
                 }
                 Err(error) => {
                     tracing::error!(%namespace, %name, %error, "Cannot rewrite managed rules");
-                    return;
+                    return false;
                 }
             }
         }
+        false
     }
 }

@@ -6,6 +6,8 @@
 //! - [`flows`]: which required flows a policy set cuts, judged once per class of alike pods.
 //! - [`hints`]: the classic mistakes behind a cut.
 //! - [`rules`] and [`patch`]: the smallest rules that fix it, as a JSON Patch on the incoming policy.
+//! - [`refresh`]: managed rules rewritten in place when the addresses they name move.
+//! - [`report`]: every in-scope namespace judged, for `scan` and the reconciler.
 //! - [`decision`]: CREATE/UPDATE/DELETE → allowed, denied, patched or warned.
 //! - [`message`]: the text a person reads.
 //! - [`generate`]: the most restrictive egress policy that lets Ignite work.
@@ -17,6 +19,7 @@ pub mod generate;
 pub mod hints;
 pub mod message;
 pub mod patch;
+pub mod refresh;
 pub mod report;
 pub mod rules;
 pub mod scope;
