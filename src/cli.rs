@@ -20,10 +20,7 @@ use crate::{
     admission,
     audit::{AuditConfig, Destination},
     certs,
-    cluster::{
-        self,
-        reconcile::{ReconcileMode, Reconciler},
-    },
+    cluster::{self, reconcile::ReconcileMode},
     ignite::{
         Compiled, Config, Environment, Mode, Operation, PolicyRequest, Verdict, decide, generate,
         message, report,
@@ -642,47 +639,29 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .context("connecting to the cluster (in-cluster config or KUBECONFIG)")?;
             let state = server.state();
-            let instance = std::env::var("POD_NAME").ok();
-            tokio::spawn(run_live(client, cfg, settle, reconcile, state, instance));
+            let live = cluster::LiveConfig {
+                cfg,
+                settle,
+                reconcile,
+                instance: std::env::var("POD_NAME").ok(),
+            };
+            let view = state.clone();
+            tokio::spawn(cluster::run_live(
+                client,
+                live,
+                move |env| view.set_view(env),
+                state.metrics.reconcile.clone(),
+                state,
+                || {
+                    if let Some(release) = RELEASE_MEMORY.get() {
+                        release();
+                    }
+                },
+            ));
         }
         server.run(server::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Feeds the server the live cluster view and runs the reconciler on every new view.
-pub async fn run_live(
-    client: kube::Client,
-    cfg: Compiled,
-    settle: Duration,
-    mode: ReconcileMode,
-    state: std::sync::Arc<server::AppState>,
-    instance: Option<String>,
-) {
-    let reconciler = std::sync::Arc::new(tokio::sync::Mutex::new(Reconciler::new(
-        client.clone(),
-        cfg.clone(),
-        mode,
-        state.clone(),
-        instance,
-    )));
-    let view_state = state.clone();
-    cluster::run(
-        client,
-        cfg,
-        settle,
-        move |env| view_state.set_view(env),
-        move |env, snapshot| {
-            let reconciler = reconciler.clone();
-            async move { reconciler.lock().await.on_view(&env, &snapshot).await }
-        },
-        || {
-            if let Some(release) = RELEASE_MEMORY.get() {
-                release();
-            }
-        },
-    )
-    .await;
 }
 
 fn run_scan(args: ScanArgs) -> anyhow::Result<ExitCode> {

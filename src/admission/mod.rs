@@ -7,6 +7,8 @@
 //! verdict also goes to `auditAnnotations` (`verdict`, `missing`; the API server prefixes them
 //! with the webhook's name) so it lands in the Kubernetes audit log.
 
+pub mod audit;
+
 use std::collections::HashMap;
 
 use base64::Engine;
@@ -21,6 +23,7 @@ use kube::core::{
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::audit::AuditOperation;
 use crate::ignite::{
     Compiled, Decision, Environment, Mode, Operation, PolicyRequest, Verdict, decide,
     decision::kinds, message,
@@ -42,7 +45,7 @@ pub struct Reviewed {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestInfo {
     pub uid: String,
-    pub operation: String,
+    pub operation: AuditOperation,
     pub dry_run: bool,
     pub username: Option<String>,
     pub groups: Vec<String>,
@@ -299,7 +302,10 @@ fn review_careful(
             Some(Err(msg)) => return refuse(msg, 422),
             None => {
                 return refuse(
-                    format!("a {} request must carry the object", info.operation),
+                    format!(
+                        "a {} request must carry the object",
+                        info.operation.as_str()
+                    ),
                     400,
                 );
             }
@@ -437,7 +443,12 @@ impl RequestInfo {
     ) -> Self {
         Self {
             uid: uid.to_string(),
-            operation: format!("{operation:?}").to_uppercase(),
+            operation: match operation {
+                KubeOperation::Create => AuditOperation::Create,
+                KubeOperation::Update => AuditOperation::Update,
+                KubeOperation::Delete => AuditOperation::Delete,
+                KubeOperation::Connect => AuditOperation::Connect,
+            },
             dry_run,
             username: user.username.clone(),
             groups: user.groups.clone().unwrap_or_default(),

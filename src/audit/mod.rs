@@ -7,6 +7,7 @@
 //! review is lost while the disk has room. Write errors (a full disk) never reach admission: the
 //! records that do not fit are counted as lost and logged, and writing resumes once there is room.
 
+mod record;
 mod writer;
 
 use std::sync::{
@@ -15,52 +16,13 @@ use std::sync::{
     mpsc::{SyncSender, TrySendError},
 };
 
-use serde::Serialize;
-
-use crate::ignite::flows::MissingFlow;
-
+pub use record::{AuditFlow, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict};
 pub use writer::{AuditConfig, Destination, spawn};
 
-/// One review, as the security team reads it.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditRecord {
-    /// RFC 3339, UTC.
-    pub time: String,
-    /// `/validate` or `/mutate` (or `reconcile` for the reconciler's own changes).
-    pub path: String,
-    pub uid: String,
-    pub operation: String,
-    pub dry_run: bool,
-    pub user: AuditUser,
-    pub namespace: String,
-    pub name: String,
-    /// The namespace's mode, when a decision was made.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// `allowed`, `denied`, `patched`, `warned` — or `invalid` for a request that could not be
-    /// decided.
-    pub verdict: String,
-    pub missing: Vec<MissingFlow>,
-    /// Targets the cluster view lacked, so their flows could not be checked (with the key to set).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub unverified: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<json_patch::Patch>,
-    pub warnings: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// The HTTP status sent.
-    pub status: u16,
-    /// From receiving the request to having the answer, in microseconds.
-    pub latency_us: u64,
-}
-
-/// Who made the request.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct AuditUser {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    pub groups: Vec<String>,
+/// Where records go: the server's queue (closed at shutdown), or a test's list.
+pub trait AuditSink: Send + Sync {
+    /// Queues a record without waiting.
+    fn record(&self, record: AuditRecord);
 }
 
 /// Counters the metrics endpoint reads.
@@ -84,9 +46,9 @@ pub struct AuditSender {
     counters: Arc<AuditCounters>,
 }
 
-impl AuditSender {
+impl AuditSink for AuditSender {
     /// Queues a record without waiting; a full queue drops it and counts the drop.
-    pub fn record(&self, record: AuditRecord) {
+    fn record(&self, record: AuditRecord) {
         match self.tx.try_send(record) {
             Ok(()) => {}
             Err(TrySendError::Full(r)) | Err(TrySendError::Disconnected(r)) => {
@@ -97,7 +59,9 @@ impl AuditSender {
             }
         }
     }
+}
 
+impl AuditSender {
     /// The counters shared with the writer.
     pub fn counters(&self) -> &Arc<AuditCounters> {
         &self.counters

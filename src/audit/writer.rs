@@ -273,20 +273,20 @@ fn write_error(counters: &AuditCounters, e: &io::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::AuditUser;
+    use crate::audit::{AuditSink, AuditUser};
 
     fn record(uid: &str) -> AuditRecord {
         AuditRecord {
             time: crate::audit::now(),
             path: "/validate".into(),
             uid: uid.into(),
-            operation: "CREATE".into(),
+            operation: crate::audit::AuditOperation::Create,
             dry_run: false,
             user: AuditUser::default(),
             namespace: "ns".into(),
             name: "p".into(),
-            mode: Some("enforce".into()),
-            verdict: "allowed".into(),
+            mode: Some(crate::audit::AuditMode::Enforce),
+            verdict: crate::audit::AuditVerdict::Allowed,
             missing: vec![],
             unverified: vec![],
             patch: None,

@@ -28,7 +28,10 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
+use reconcile::{ReconcileMetrics, ReconcileMode, Reconciler};
+
 use crate::{
+    audit::AuditSink,
     ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES},
     snapshot::ClusterSnapshot,
 };
@@ -420,6 +423,54 @@ pub async fn run<F, Fut>(
         // Coalesce a burst of watch events into one rebuild.
         tokio::time::sleep(settle).await;
     }
+}
+
+/// How the live view runs: the decisions' configuration, how long a burst of changes may last,
+/// what the reconciler does, and the instance name its Events carry.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    pub cfg: Compiled,
+    pub settle: Duration,
+    pub reconcile: ReconcileMode,
+    pub instance: Option<String>,
+}
+
+/// Feeds `set_view` the live cluster view and runs the reconciler — with its own metrics and an
+/// audit sink — on every new view.
+pub async fn run_live(
+    client: Client,
+    live: LiveConfig,
+    set_view: impl Fn(Arc<Environment>),
+    metrics: ReconcileMetrics,
+    audit: Arc<dyn AuditSink>,
+    release_memory: impl Fn(),
+) {
+    let LiveConfig {
+        cfg,
+        settle,
+        reconcile,
+        instance,
+    } = live;
+    let reconciler = Arc::new(tokio::sync::Mutex::new(Reconciler::new(
+        client.clone(),
+        cfg.clone(),
+        reconcile,
+        metrics,
+        audit,
+        instance,
+    )));
+    run(
+        client,
+        cfg,
+        settle,
+        set_view,
+        move |env, snapshot| {
+            let reconciler = reconciler.clone();
+            async move { reconciler.lock().await.on_view(&env, &snapshot).await }
+        },
+        release_memory,
+    )
+    .await;
 }
 
 /// Lists everything once (for `scan`), stripped like the live view.

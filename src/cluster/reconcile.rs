@@ -9,7 +9,7 @@
 //!   is audited.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     str::FromStr,
     sync::Arc,
 };
@@ -20,11 +20,15 @@ use kube::{
     api::{Patch, PatchParams},
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
 
 use crate::{
-    audit::{AuditRecord, AuditUser, now},
-    ignite::{Compiled, Environment, Mode, refresh, report, scope},
-    server::AppState,
+    audit::{AuditRecord, AuditSink},
+    ignite::{Compiled, Environment, Mode, flows::FlowKind, refresh, report, scope},
     snapshot::ClusterSnapshot,
 };
 
@@ -51,6 +55,52 @@ impl FromStr for ReconcileMode {
     }
 }
 
+/// The label of a flow kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    pub flow: String,
+}
+
+/// What the reconciler counts: registered by the server's metrics, updated here.
+#[derive(Clone, Debug, Default)]
+pub struct ReconcileMetrics {
+    cut_off: Family<FlowLabels, Gauge>,
+    runs: Counter,
+}
+
+impl ReconcileMetrics {
+    /// Registers the gauge and the counter.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "namespaces_cut_off",
+            "In-scope namespaces whose Ignite pods miss a required flow, by flow kind (reconciler)",
+            self.cut_off.clone(),
+        );
+        registry.register(
+            "reconcile_runs",
+            "Views the reconciler has judged",
+            self.runs.clone(),
+        );
+    }
+
+    /// Sets the cut-off gauge for every flow kind (0 where none is cut).
+    fn set_cut_off(&self, counts: &BTreeMap<FlowKind, usize>) {
+        for kind in [
+            FlowKind::Dns,
+            FlowKind::Apiserver,
+            FlowKind::Peer,
+            FlowKind::Extra,
+        ] {
+            let n = counts.get(&kind).copied().unwrap_or(0);
+            self.cut_off
+                .get_or_create(&FlowLabels {
+                    flow: kind.to_string(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// Attempts per policy when its resourceVersion keeps changing under us.
 const ATTEMPTS: usize = 3;
 
@@ -60,18 +110,20 @@ pub struct Reconciler {
     cfg: Compiled,
     mode: ReconcileMode,
     recorder: Recorder,
-    state: Arc<AppState>,
+    metrics: ReconcileMetrics,
+    audit: Arc<dyn AuditSink>,
     /// The problem last reported per offending policy, so an Event is sent once per problem.
     reported: HashMap<(String, String), String>,
 }
 
 impl Reconciler {
-    /// A reconciler publishing Events as `reporter`.
+    /// A reconciler publishing Events as `instance` of the `ignite-netpol` controller.
     pub fn new(
         client: Client,
         cfg: Compiled,
         mode: ReconcileMode,
-        state: Arc<AppState>,
+        metrics: ReconcileMetrics,
+        audit: Arc<dyn AuditSink>,
         instance: Option<String>,
     ) -> Self {
         let reporter = Reporter {
@@ -83,7 +135,8 @@ impl Reconciler {
             client,
             cfg,
             mode,
-            state,
+            metrics,
+            audit,
             reported: HashMap::new(),
         }
     }
@@ -102,11 +155,9 @@ impl Reconciler {
         // itself brings one), not reported cut off for the problem that was just fixed.
         let mut reports = report::scan(env, &self.cfg);
         reports.retain(|r| !rewritten.contains(&r.namespace));
-        self.state
-            .metrics
-            .set_cut_off(&report::cut_off_by_flow(&reports));
+        self.metrics.set_cut_off(&report::cut_off_by_flow(&reports));
         self.publish_events(&reports, snapshot).await;
-        self.state.metrics.reconcile_runs.inc();
+        self.metrics.runs.inc();
     }
 
     /// One Event per namespace and problem, on the policy to look at: the one whose managed
@@ -221,29 +272,11 @@ impl Reconciler {
             {
                 Ok(_) => {
                     tracing::info!(%namespace, %name, "Rewrote managed rules");
-                    self.state.record(AuditRecord {
-                        time: now(),
-                        path: "reconcile".into(),
-                        uid: String::new(),
-                        operation: "PATCH".into(),
-                        dry_run: false,
-                        user: AuditUser {
-                            username: Some("ignite-netpol".into()),
-                            groups: Vec::new(),
-                        },
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        mode: None,
-                        verdict: "patched".into(),
-                        missing: Vec::new(),
-                        unverified: Vec::new(),
-                        patch: Some(patch),
-                        warnings: Vec::new(),
-                        error: None,
-                        status: 200,
-                        latency_us: u64::try_from(started.elapsed().as_micros())
-                            .unwrap_or(u64::MAX),
-                    });
+                    let latency_us =
+                        u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    self.audit.record(AuditRecord::reconciled(
+                        &namespace, &name, patch, latency_us,
+                    ));
                     return true;
                 }
                 Err(kube::Error::Api(e))

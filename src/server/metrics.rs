@@ -11,7 +11,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::audit::AuditCounters;
+use crate::{
+    audit::AuditCounters,
+    cluster::reconcile::{FlowLabels, ReconcileMetrics},
+};
 
 /// The labels of a review.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -27,12 +30,6 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
-/// The label of a missing flow kind.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FlowLabels {
-    pub flow: String,
-}
-
 /// Everything the webhook counts.
 #[derive(Debug)]
 pub struct Metrics {
@@ -45,9 +42,9 @@ pub struct Metrics {
     audit_errors: Counter,
     audit_lost: Counter,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
-    cut_off: Family<FlowLabels, Gauge>,
     view_gaps: Family<FlowLabels, Gauge>,
-    pub reconcile_runs: Counter,
+    /// The reconciler's own metrics, registered here and handed to it.
+    pub reconcile: ReconcileMetrics,
     audit: Arc<AuditCounters>,
 }
 
@@ -108,27 +105,16 @@ impl Metrics {
             "Age of the cluster view decisions are made on",
             snapshot_age.clone(),
         );
-        let cut_off = Family::<FlowLabels, Gauge>::default();
-        registry.register(
-            "namespaces_cut_off",
-            "In-scope namespaces whose Ignite pods miss a required flow, by flow kind (reconciler)",
-            cut_off.clone(),
-        );
         let view_gaps = Family::<FlowLabels, Gauge>::default();
         registry.register(
             "view_gaps",
             "Targets the cluster view lacks, by flow kind: changes that isolate Ignite's egress cannot be proven safe until the configuration names them",
             view_gaps.clone(),
         );
-        let reconcile_runs = Counter::default();
-        registry.register(
-            "reconcile_runs",
-            "Views the reconciler has judged",
-            reconcile_runs.clone(),
-        );
+        let reconcile = ReconcileMetrics::default();
+        reconcile.register(&mut registry);
         Self {
-            reconcile_runs,
-            cut_off,
+            reconcile,
             view_gaps,
             registry,
             reviews,
@@ -153,27 +139,6 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(started.elapsed().as_secs_f64());
-    }
-
-    /// Sets the cut-off gauge for every flow kind (0 where none is cut).
-    pub fn set_cut_off(
-        &self,
-        counts: &std::collections::BTreeMap<crate::ignite::flows::FlowKind, usize>,
-    ) {
-        use crate::ignite::flows::FlowKind;
-        for kind in [
-            FlowKind::Dns,
-            FlowKind::Apiserver,
-            FlowKind::Peer,
-            FlowKind::Extra,
-        ] {
-            let n = counts.get(&kind).copied().unwrap_or(0);
-            self.cut_off
-                .get_or_create(&FlowLabels {
-                    flow: kind.to_string(),
-                })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
     }
 
     /// Sets the view-gap gauge for DNS and the API server from a new view.

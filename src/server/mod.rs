@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    audit::{self, AuditConfig, AuditRecord, AuditSender},
+    audit::{self, AuditConfig, AuditRecord, AuditSender, AuditSink},
     ignite::{Compiled, Environment},
 };
 
@@ -81,6 +81,17 @@ pub struct AppState {
     view_problems: std::sync::Mutex<Vec<String>>,
 }
 
+impl AuditSink for AppState {
+    /// Queues an audit record (dropped and counted once the log is closed).
+    fn record(&self, record: AuditRecord) {
+        let sender = self.audit.read().ok().and_then(|g| g.clone());
+        match sender {
+            Some(s) => s.record(record),
+            None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
+        }
+    }
+}
+
 impl AppState {
     /// Says what a new view lacks or had to guess — once, not on every rebuild — and exposes the
     /// gaps as a gauge.
@@ -103,15 +114,6 @@ impl AppState {
                 tracing::warn!("{note}");
             }
             *last = said;
-        }
-    }
-
-    /// Queues an audit record (dropped and counted once the log is closed).
-    pub fn record(&self, record: AuditRecord) {
-        let sender = self.audit.read().ok().and_then(|g| g.clone());
-        match sender {
-            Some(s) => s.record(record),
-            None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
         }
     }
 

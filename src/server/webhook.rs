@@ -19,8 +19,8 @@ use axum::{
 
 use super::AppState;
 use crate::{
-    admission::{self, ReviewOptions, Reviewed},
-    audit::{AuditRecord, AuditUser, now},
+    admission::{self, ReviewOptions, Reviewed, audit::Sent},
+    audit::AuditSink,
 };
 
 /// The webhook router.
@@ -268,52 +268,23 @@ fn account(
     status: u16,
 ) {
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    let decision = reviewed.as_ref().and_then(|r| r.decision.as_ref());
-    let info = reviewed.as_ref().and_then(|r| r.request.clone());
-    let verdict = decision
-        .and_then(|d| serde_json::to_value(d.verdict).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "invalid".into());
-    let operation = info
-        .as_ref()
-        .map_or("unknown", |i| i.operation.as_str())
-        .to_string();
-    state.metrics.review(path, &operation, &verdict, started);
-    let record = AuditRecord {
-        time: now(),
-        path: path.to_string(),
-        uid: info
-            .as_ref()
-            .map(|i| i.uid.clone())
-            .or(uid)
-            .unwrap_or_default(),
-        operation,
-        dry_run: info.as_ref().is_some_and(|i| i.dry_run),
-        user: AuditUser {
-            username: info.as_ref().and_then(|i| i.username.clone()),
-            groups: info.as_ref().map(|i| i.groups.clone()).unwrap_or_default(),
-        },
-        namespace: info
-            .as_ref()
-            .map(|i| i.namespace.clone())
-            .unwrap_or_default(),
-        name: decision
-            .map(|d| d.name.clone())
-            .or_else(|| info.as_ref().map(|i| i.name.clone()))
-            .unwrap_or_default(),
-        mode: decision.map(|d| d.mode.to_string()),
-        verdict,
-        missing: decision.map(|d| d.missing.clone()).unwrap_or_default(),
-        unverified: decision.map(|d| d.unverified.clone()).unwrap_or_default(),
-        patch: decision.and_then(|d| d.patch.clone()),
-        warnings: decision.map(|d| d.warnings.clone()).unwrap_or_default(),
-        error,
+    let sent = Sent {
         status,
+        error,
+        uid,
         latency_us,
     };
+    let record = admission::audit::record(path, reviewed.as_ref(), sent);
+    state.metrics.review(
+        path,
+        record.operation.as_str(),
+        record.verdict.as_str(),
+        started,
+    );
     tracing::info!(
         uid = %record.uid, namespace = %record.namespace, name = %record.name,
-        operation = %record.operation, verdict = %record.verdict, dry_run = record.dry_run, latency_us,
+        operation = record.operation.as_str(), verdict = record.verdict.as_str(),
+        dry_run = record.dry_run, latency_us,
         "Review"
     );
     state.record(record);

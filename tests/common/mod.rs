@@ -274,13 +274,20 @@ impl TestServer {
     ) -> Self {
         let mut s = Self::build("", 64 * 1024, Duration::from_secs(60), false, false).await;
         let state = s.state.take().expect("state");
-        tokio::spawn(ignite_netpol::cli::run_live(
+        let live = ignite_netpol::cluster::LiveConfig {
+            cfg: Compiled::default(),
+            settle: Duration::from_millis(5),
+            reconcile: mode,
+            instance: None,
+        };
+        let view = state.clone();
+        tokio::spawn(ignite_netpol::cluster::run_live(
             client,
-            Compiled::default(),
-            Duration::from_millis(5),
-            mode,
+            live,
+            move |env| view.set_view(env),
+            state.metrics.reconcile.clone(),
             state,
-            None,
+            || {},
         ));
         s
     }
