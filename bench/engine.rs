@@ -287,6 +287,7 @@ fn decision_1000_policies_100_ignite_pods(bencher: divan::Bencher) {
         name: "ignite-extra",
         object: Some(&incoming),
         mode: None,
+        validating: false,
     };
     let d = decide(env, cfg, &request).expect("decided");
     assert_eq!(d.verdict, Verdict::Allowed, "{:?}", d.missing);

@@ -495,6 +495,7 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 name: &name,
                 object: Some(np),
                 mode,
+                validating: false,
             };
             let decision = decide(&env, &cfg, &request)?;
             let stored = match decision.verdict {

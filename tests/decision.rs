@@ -69,6 +69,7 @@ impl Cluster {
                 name: &name,
                 object: Some(np),
                 mode,
+                validating: false,
             },
         )
         .expect("valid policy must be decided")
@@ -84,6 +85,7 @@ impl Cluster {
                 name,
                 object: None,
                 mode: None,
+                validating: false,
             },
         )
         .expect("delete must be decided")
@@ -541,6 +543,7 @@ fn alike_pods_are_grouped_without_losing_a_difference() {
             name: "noop",
             object: Some(&policy),
             mode: None,
+            validating: false,
         },
     )
     .expect("decided");

@@ -552,6 +552,7 @@ fn patches_pass_keep_allowances_and_are_idempotent() {
             name: "random",
             object: Some(np),
             mode: Some(Mode::Patch),
+            validating: false,
         };
         let d = decide(&env, &cfg, &request(&np)).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         match d.verdict {

@@ -126,6 +126,7 @@ async fn patch_mode_patch_applies_and_then_passes_check() {
                 name: &name,
                 object: Some(&np),
                 mode: None,
+                validating: false,
             },
         )
         .expect("decided");

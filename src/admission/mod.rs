@@ -8,10 +8,10 @@
 //! with the webhook's name) so it lands in the Kubernetes audit log.
 
 pub mod audit;
+pub mod response;
 
-use std::collections::HashMap;
-
-use base64::Engine;
+use response::{allowed, deny, respond};
+pub use response::{to_bytes, to_json};
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -23,10 +23,9 @@ use kube::core::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::audit::AuditOperation;
-use crate::ignite::{
-    Compiled, Decision, Environment, Mode, Operation, PolicyRequest, Verdict, decide,
-    decision::kinds, message,
+use crate::{
+    audit::AuditOperation,
+    ignite::{Compiled, Decision, Environment, Mode, Operation, PolicyRequest, decide},
 };
 
 /// The outcome of one review: the response to send, and what to audit.
@@ -116,12 +115,16 @@ fn decide_typed(
     req: TypedRequest,
     options: ReviewOptions,
 ) -> Reviewed {
-    let info = typed_info(&req);
-    let operation = match req.operation {
-        KubeOperation::Create => Operation::Create,
-        KubeOperation::Update => Operation::Update,
-        KubeOperation::Delete => Operation::Delete,
-        KubeOperation::Connect => return answer(info, allowed(&req.uid), None, None),
+    let info = RequestInfo::new(
+        &req.uid,
+        &req.operation,
+        req.dry_run,
+        &req.user_info,
+        req.namespace.as_deref(),
+        &req.name,
+    );
+    let Some(operation) = operation(&req.operation) else {
+        return answer(info, allowed(&req.uid), None, None);
     };
     let object = if operation == Operation::Delete {
         None
@@ -141,26 +144,6 @@ fn decide_typed(
     )
 }
 
-fn typed_info(req: &TypedRequest) -> RequestInfo {
-    RequestInfo::new(
-        &req.uid,
-        &req.operation,
-        req.dry_run,
-        &req.user_info,
-        req.namespace.as_deref(),
-        &req.name,
-    )
-}
-
-/// An admitting response for `uid`.
-fn allowed(uid: &str) -> AdmissionResponse {
-    let mut r = AdmissionResponse::invalid("");
-    r.uid = uid.to_string();
-    r.allowed = true;
-    r.result = Default::default();
-    r
-}
-
 fn answer(
     info: RequestInfo,
     response: AdmissionResponse,
@@ -172,6 +155,16 @@ fn answer(
         request: Some(info),
         decision,
         error,
+    }
+}
+
+/// The operation decided on; `CONNECT` is not a change and is admitted as it is.
+fn operation(op: &KubeOperation) -> Option<Operation> {
+    match op {
+        KubeOperation::Create => Some(Operation::Create),
+        KubeOperation::Update => Some(Operation::Update),
+        KubeOperation::Delete => Some(Operation::Delete),
+        KubeOperation::Connect => None,
     }
 }
 
@@ -197,16 +190,10 @@ fn decide_and_answer(
         name: &name,
         object,
         mode: options.mode,
+        validating: options.validating,
     };
     match decide(env, cfg, &request) {
-        Ok(mut decision) => {
-            if options.validating && decision.verdict == Verdict::Patched {
-                decision.verdict = Verdict::Denied;
-                decision.patch = None;
-                decision.unpatchable = Some(
-                    "this is the validating webhook; the mutating webhook should have added the rules".into(),
-                );
-            }
+        Ok(decision) => {
             let response = respond(&info.uid, &decision);
             answer(info, response, Some(decision), None)
         }
@@ -268,7 +255,14 @@ fn review_careful(
         Ok(r) => r,
         Err(_) => return invalid(Some(uid), "the AdmissionReview has no request".into()),
     };
-    let info = request_info(&req);
+    let info = RequestInfo::new(
+        &req.uid,
+        &req.operation,
+        req.dry_run,
+        &req.user_info,
+        req.namespace.as_deref(),
+        &req.name,
+    );
     let uid = req.uid.clone();
     let refuse =
         |msg: String, code: u16| answer(info.clone(), deny(&uid, &msg, code), None, Some(msg));
@@ -283,11 +277,8 @@ fn review_careful(
             400,
         );
     }
-    let operation = match req.operation {
-        KubeOperation::Create => Operation::Create,
-        KubeOperation::Update => Operation::Update,
-        KubeOperation::Delete => Operation::Delete,
-        KubeOperation::Connect => return answer(info.clone(), allowed(&uid), None, None),
+    let Some(operation) = operation(&req.operation) else {
+        return answer(info.clone(), allowed(&uid), None, None);
     };
     let Some(namespace) = req.namespace.clone().filter(|n| !n.is_empty()) else {
         return refuse(
@@ -323,79 +314,6 @@ fn review_careful(
     )
 }
 
-/// The review as the API server expects it on the wire. kube-core serialises `patch` as an
-/// array of bytes; the AdmissionReview API documents a base64 string, which is what is sent.
-pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Value {
-    let mut value = serde_json::to_value(review).unwrap_or(Value::Null);
-    encode_patch(&mut value);
-    value
-}
-
-/// The review's wire bytes (see [`to_json`]), without a detour through a JSON tree when there
-/// is no patch to re-encode.
-pub fn to_bytes(review: &AdmissionReview<DynamicObject>) -> serde_json::Result<Vec<u8>> {
-    if review.response.as_ref().is_some_and(|r| r.patch.is_some()) {
-        serde_json::to_vec(&to_json(review))
-    } else {
-        serde_json::to_vec(review)
-    }
-}
-
-fn encode_patch(value: &mut Value) {
-    if let Some(patch) = value.pointer_mut("/response/patch")
-        && let Value::Array(bytes) = patch
-    {
-        let bytes: Vec<u8> = bytes
-            .iter()
-            .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-            .collect();
-        *patch = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
-}
-
-/// The response for a decision.
-pub fn respond(uid: &str, d: &Decision) -> AdmissionResponse {
-    let mut response = allowed(uid);
-    response.audit_annotations = audit_annotations(d);
-    if !d.warnings.is_empty() {
-        response.warnings = Some(d.warnings.clone());
-    }
-    match d.verdict {
-        Verdict::Allowed | Verdict::Warned => response,
-        Verdict::Patched => match d.patch.clone().map(|p| response.clone().with_patch(p)) {
-            Some(Ok(patched)) => patched,
-            _ => deny(uid, "ignite-netpol could not encode its patch", 500),
-        },
-        Verdict::Denied => {
-            let mut denied = response.deny(message::explain(d));
-            denied.result.code = 403;
-            denied.result.reason = "Forbidden".into();
-            denied
-        }
-    }
-}
-
-fn audit_annotations(d: &Decision) -> HashMap<String, String> {
-    let verdict = serde_json::to_value(d.verdict)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut a = HashMap::from([("verdict".to_string(), verdict)]);
-    if !d.missing.is_empty() {
-        a.insert("missing".into(), kinds(&d.missing));
-    }
-    if !d.unverified.is_empty() {
-        a.insert("unverified".into(), d.unverified.join("; "));
-    }
-    a
-}
-
-fn deny(uid: &str, msg: &str, code: u16) -> AdmissionResponse {
-    let mut r = allowed(uid).deny(msg);
-    r.result.code = code;
-    r
-}
-
 fn invalid(uid: Option<String>, msg: String) -> Reviewed {
     let mut response = AdmissionResponse::invalid(&msg);
     if let Some(uid) = uid {
@@ -421,18 +339,8 @@ fn to_policy(obj: &DynamicObject) -> Result<NetworkPolicy, String> {
     })
 }
 
-fn request_info(req: &AdmissionRequest<DynamicObject>) -> RequestInfo {
-    RequestInfo::new(
-        &req.uid,
-        &req.operation,
-        req.dry_run,
-        &req.user_info,
-        req.namespace.as_deref(),
-        &req.name,
-    )
-}
-
 impl RequestInfo {
+    /// The one place a request's facts are read, for both parse paths.
     fn new(
         uid: &str,
         operation: &KubeOperation,

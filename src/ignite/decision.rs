@@ -37,6 +37,9 @@ pub struct PolicyRequest<'a> {
     pub object: Option<&'a NetworkPolicy>,
     /// A mode that overrides the namespace's.
     pub mode: Option<Mode>,
+    /// Judged for a validating webhook, which may not patch: what patch mode would add is
+    /// denied instead (the mutating webhook runs first and should have added it).
+    pub validating: bool,
 }
 
 /// The outcome.
@@ -258,6 +261,12 @@ pub fn decide(
             }
         }
         Mode::Patch => match try_patch(env, cfg, req, &additions, fits_incoming, &judged) {
+            Ok(_) if req.validating => {
+                decision.verdict = Verdict::Denied;
+                decision.unpatchable = Some(
+                    "this is the validating webhook; the mutating webhook should have added the rules".into(),
+                );
+            }
             Ok(patch) => {
                 decision.verdict = Verdict::Patched;
                 let others = compiled.as_ref().is_some_and(|p| {

@@ -221,20 +221,20 @@ fn unsynced(state: &AppState, body: &[u8]) -> Answer {
     };
     let message = "ignite-netpol: the cluster view is not synced yet; retry shortly";
     let allow = state.on_unsynced == super::OnUnsynced::Allow;
-    let mut response = serde_json::json!({"uid": uid, "allowed": allow});
-    if allow {
-        response["warnings"] = serde_json::json!([message]);
-    } else {
-        response["status"] = serde_json::json!({"code": 503, "message": message});
-    }
-    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
-    Answer {
-        status: StatusCode::OK,
-        json: true,
-        body: review.to_string().into_bytes(),
-        reviewed: None,
-        error: Some("cluster view not synced".into()),
-        uid: Some(uid),
+    let review = admission::response::unsynced(&uid, allow, message);
+    match admission::to_bytes(&review) {
+        Ok(body) => Answer {
+            status: StatusCode::OK,
+            json: true,
+            body,
+            reviewed: None,
+            error: Some("cluster view not synced".into()),
+            uid: Some(uid),
+        },
+        Err(e) => Answer::plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("ignite-netpol: cannot encode the answer: {e}"),
+        ),
     }
 }
 

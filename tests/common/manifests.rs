@@ -261,6 +261,7 @@ pub fn judge_own_policy(
             name: "ignite-netpol",
             object: Some(&np),
             mode: None,
+            validating: false,
         },
     )
     .expect("decided");
