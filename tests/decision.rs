@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use ignite_netpol::{
-    cli::apply_patch,
     ignite::{
         Compiled, Config, Decision, Environment, Mode, Operation, PolicyRequest, Verdict, decide,
-        flows::FlowKind, generate, patch::managed_rules,
+        flows::FlowKind,
+        generate,
+        patch::{self, managed_rules},
     },
     policy::{Connection, Endpoint, Protocol, View},
     snapshot::ClusterSnapshot,
@@ -103,9 +104,13 @@ impl Cluster {
             let d = self.decide(&np, mode);
             match d.verdict {
                 Verdict::Allowed | Verdict::Warned => self.store(np),
-                Verdict::Patched => {
-                    self.store(apply_patch(&np, d.patch.as_ref()).expect("patch must apply"))
-                }
+                Verdict::Patched => self.store(
+                    patch::apply(
+                        &np,
+                        d.patch.as_ref().expect("a patched verdict has a patch"),
+                    )
+                    .expect("patch must apply"),
+                ),
                 Verdict::Denied => {}
             }
             out.push(d);
@@ -278,7 +283,11 @@ fn patch_keeps_existing_rules_and_annotations() {
     np.metadata.annotations = Some([("team".to_string(), "cache".to_string())].into());
     let d = c.decide(&np, Some(Mode::Patch));
     assert_eq!(d.verdict, Verdict::Patched);
-    let patched = apply_patch(&np, d.patch.as_ref()).expect("patch applies");
+    let patched = patch::apply(
+        &np,
+        d.patch.as_ref().expect("a patched verdict has a patch"),
+    )
+    .expect("patch applies");
     let before = np
         .spec
         .as_ref()

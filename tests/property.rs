@@ -503,8 +503,7 @@ fn the_engine_agrees_with_the_naive_reference() {
 #[test]
 fn patches_pass_keep_allowances_and_are_idempotent() {
     use ignite_netpol::{
-        cli::apply_patch,
-        ignite::{Compiled, Environment, Mode, Operation, PolicyRequest, Verdict, decide},
+        ignite::{Compiled, Environment, Mode, Operation, PolicyRequest, Verdict, decide, patch},
         policy::{Policy, PolicyChange},
     };
     let seed_text = std::fs::read_to_string(concat!(
@@ -564,7 +563,11 @@ fn patches_pass_keep_allowances_and_are_idempotent() {
             ),
         }
         patched_count += 1;
-        let patched = apply_patch(&np, d.patch.as_ref()).expect("the patch applies");
+        let patched = patch::apply(
+            &np,
+            d.patch.as_ref().expect("a patched verdict has a patch"),
+        )
+        .expect("the patch applies");
         let again = decide(&env, &cfg, &request(&patched)).expect("decided");
         assert_eq!(
             again.verdict,

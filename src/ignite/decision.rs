@@ -355,12 +355,7 @@ fn try_patch(
     }
     let original = serde_json::to_value(object).map_err(|e| e.to_string())?;
     let patch = patch::build(&original, additions);
-    let mut patched = original;
-    json_patch::patch(&mut patched, &patch)
-        .map_err(|e| format!("the patch does not apply: {e}"))?;
-    let patched: NetworkPolicy = serde_json::from_value(patched)
-        .map_err(|e| format!("the patched policy is not a NetworkPolicy: {e}"))?;
-    let mut np = patched;
+    let mut np = patch::apply(object, &patch)?;
     np.metadata.namespace = Some(req.namespace.to_string());
     np.metadata.name.get_or_insert_with(|| req.name.to_string());
     let compiled =

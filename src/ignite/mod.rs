@@ -11,6 +11,7 @@
 //! - [`decision`]: CREATE/UPDATE/DELETE → allowed, denied, patched or warned.
 //! - [`message`]: the text a person reads.
 //! - [`generate`]: the most restrictive egress policy that lets Ignite work.
+//! - [`sequence`]: writes judged one after another, each on what the ones before stored (`check`).
 
 pub mod config;
 pub mod decision;
@@ -23,6 +24,7 @@ pub mod refresh;
 pub mod report;
 pub mod rules;
 pub mod scope;
+pub mod sequence;
 pub mod targets;
 
 pub use config::{Compiled, Config, Mode};

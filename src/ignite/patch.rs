@@ -4,6 +4,7 @@
 
 use json_patch::{AddOperation, Patch, PatchOperation};
 use jsonptr::PointerBuf;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -94,6 +95,14 @@ pub fn build(policy: &Value, additions: &Additions) -> Patch {
         )),
     }
     Patch(ops)
+}
+
+/// Applies a decision's patch to the policy it was computed for: what the API server stores.
+pub fn apply(np: &NetworkPolicy, patch: &Patch) -> Result<NetworkPolicy, String> {
+    let mut value = serde_json::to_value(np).map_err(|e| e.to_string())?;
+    json_patch::patch(&mut value, patch).map_err(|e| format!("the patch does not apply: {e}"))?;
+    serde_json::from_value(value)
+        .map_err(|e| format!("the patched policy is not a NetworkPolicy: {e}"))
 }
 
 /// A rule as JSON; k8s-openapi types always serialise (string keys only).
