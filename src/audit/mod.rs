@@ -20,7 +20,7 @@ pub use record::{AuditFlow, AuditMode, AuditOperation, AuditRecord, AuditUser, A
 pub use writer::{AuditConfig, Destination, spawn};
 
 /// Where records go: the server's queue (closed at shutdown), or a test's list.
-pub trait AuditSink: Send + Sync {
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
     /// Queues a record without waiting.
     fn record(&self, record: AuditRecord);
 }

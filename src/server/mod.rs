@@ -12,7 +12,7 @@
 mod admin;
 pub mod metrics;
 pub mod tls;
-mod webhook;
+pub mod webhook;
 
 use std::{
     future::Future,
@@ -35,12 +35,13 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    audit::{self, AuditConfig, AuditRecord, AuditSender, AuditSink},
+    audit::{self, AuditConfig, AuditRecord, AuditSink},
     ignite::{Compiled, Environment},
 };
 
 pub use metrics::Metrics;
 pub use tls::{CertFiles, ReloadingResolver};
+pub use webhook::router;
 
 /// The cluster view decisions are made on, and when it was loaded.
 #[derive(Debug)]
@@ -76,7 +77,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
-    audit: RwLock<Option<AuditSender>>,
+    /// Where records go; `None` once closed at shutdown (so the writer drains and ends).
+    audit: RwLock<Option<Arc<dyn AuditSink>>>,
     /// What the last view lacked or guessed, as logged (to log a change once).
     view_problems: std::sync::Mutex<Vec<String>>,
 }
@@ -92,7 +94,47 @@ impl AuditSink for AppState {
     }
 }
 
+/// How the handlers answer: request limits, the answer while unsynced, and whether the view
+/// given at start is already the one to decide on (snapshot files) or the live view's first is
+/// awaited.
+#[derive(Clone, Copy, Debug)]
+pub struct Answering {
+    pub limits: Limits,
+    pub on_unsynced: OnUnsynced,
+    pub ready: bool,
+}
+
 impl AppState {
+    /// The state handlers share, deciding on `env` with `config`, recording to `audit`.
+    pub fn new(
+        env: Environment,
+        config: Compiled,
+        metrics: Metrics,
+        answering: Answering,
+        audit: Arc<dyn AuditSink>,
+    ) -> Self {
+        let state = Self {
+            view: ArcSwap::from_pointee(ClusterView {
+                env: Arc::new(env),
+                loaded: Instant::now(),
+            }),
+            config,
+            metrics,
+            ready: AtomicBool::new(answering.ready),
+            synced: AtomicBool::new(answering.ready),
+            draining: AtomicBool::new(false),
+            limits: answering.limits,
+            on_unsynced: answering.on_unsynced,
+            audit: RwLock::new(Some(audit)),
+            view_problems: std::sync::Mutex::new(Vec::new()),
+        };
+        if answering.ready {
+            let view = state.view.load();
+            state.note_view(&view.env);
+        }
+        state
+    }
+
     /// Says what a new view lacks or had to guess — once, not on every rebuild — and exposes the
     /// gaps as a gauge.
     fn note_view(&self, env: &Environment) {
@@ -193,25 +235,18 @@ impl Server {
         let (sender, audit_thread) =
             audit::spawn(config.audit.clone()).context("opening the audit log")?;
         let metrics = Metrics::new(sender.counters().clone());
-        let state = Arc::new(AppState {
-            view: ArcSwap::from_pointee(ClusterView {
-                env: Arc::new(env),
-                loaded: Instant::now(),
-            }),
-            config: decisions,
-            metrics,
-            ready: AtomicBool::new(config.ready_at_start),
-            synced: AtomicBool::new(config.ready_at_start),
-            draining: AtomicBool::new(false),
+        let answering = Answering {
             limits: config.limits,
             on_unsynced: config.on_unsynced,
-            audit: RwLock::new(Some(sender)),
-            view_problems: std::sync::Mutex::new(Vec::new()),
-        });
-        if config.ready_at_start {
-            let view = state.view.load();
-            state.note_view(&view.env);
-        }
+            ready: config.ready_at_start,
+        };
+        let state = Arc::new(AppState::new(
+            env,
+            decisions,
+            metrics,
+            answering,
+            Arc::new(sender),
+        ));
         let webhook = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("--listen {}: cannot bind", config.listen))?;

@@ -85,7 +85,25 @@ impl Answer {
     }
 }
 
+/// One review in its span: `uid`, `namespace`, `name`, `operation` and `verdict` are recorded
+/// once known, so every event of the review carries them.
 async fn handle(state: &AppState, path: &str, validating: bool, req: Request) -> Response {
+    use tracing::{Instrument, field::Empty};
+    let span = tracing::info_span!(
+        "review",
+        path,
+        uid = Empty,
+        namespace = Empty,
+        name = Empty,
+        operation = Empty,
+        verdict = Empty
+    );
+    serve_review(state, path, validating, req)
+        .instrument(span)
+        .await
+}
+
+async fn serve_review(state: &AppState, path: &str, validating: bool, req: Request) -> Response {
     let started = Instant::now();
     let answer =
         match tokio::time::timeout(state.limits.request_timeout, answer(state, validating, req))
@@ -281,11 +299,12 @@ fn account(
         record.verdict.as_str(),
         started,
     );
-    tracing::info!(
-        uid = %record.uid, namespace = %record.namespace, name = %record.name,
-        operation = record.operation.as_str(), verdict = record.verdict.as_str(),
-        dry_run = record.dry_run, latency_us,
-        "Review"
-    );
+    let span = tracing::Span::current();
+    span.record("uid", record.uid.as_str());
+    span.record("namespace", record.namespace.as_str());
+    span.record("name", record.name.as_str());
+    span.record("operation", record.operation.as_str());
+    span.record("verdict", record.verdict.as_str());
+    tracing::info!(dry_run = record.dry_run, latency_us, "Review");
     state.record(record);
 }
