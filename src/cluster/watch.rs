@@ -1,0 +1,205 @@
+//! The watchers: one reflector per kind the view reads, each slimming what it stores, and the
+//! stores they fill — from which [`Stores::snapshot`] and [`Stores::environment`] build a view.
+
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::{
+    core::v1::{Namespace, Service},
+    discovery::v1::EndpointSlice,
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Api, Client, Resource,
+    runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use super::slim::{SlimPod, strip_meta, strip_policy};
+use crate::{
+    ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES},
+    snapshot::ClusterSnapshot,
+};
+
+/// The stores the reflectors fill.
+#[derive(Clone)]
+pub struct Stores {
+    pub namespaces: Store<Namespace>,
+    pub pods: Store<SlimPod>,
+    pub policies: Store<NetworkPolicy>,
+    /// Services of the namespaces where DNS Services live: the configured one's and those of the
+    /// well-known ones (kube-system, openshift-dns), so a DNS Service under another name is found.
+    pub dns_services: Vec<Store<Service>>,
+    pub api_services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+}
+
+impl Stores {
+    /// Waits until every reflector has listed once.
+    pub async fn synced(&self) {
+        let _ = tokio::join!(
+            self.namespaces.wait_until_ready(),
+            self.pods.wait_until_ready(),
+            self.policies.wait_until_ready(),
+            futures::future::join_all(self.dns_services.iter().map(|s| s.wait_until_ready())),
+            self.api_services.wait_until_ready(),
+            self.slices.wait_until_ready(),
+        );
+    }
+
+    /// The pods now in the store, in the engine's form; a pod that cannot be read is skipped
+    /// with a warning rather than failing the whole view.
+    pub fn pod_infos(&self) -> Vec<crate::policy::PodInfo> {
+        self.pods
+            .state()
+            .iter()
+            .filter_map(|p| match p.info() {
+                Ok(info) => Some(info),
+                Err(error) => {
+                    tracing::warn!(namespace = ?p.metadata.namespace, name = ?p.metadata.name, %error, "Skipping unreadable pod");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The engine's environment from the stores.
+    pub fn environment(
+        &self,
+        snapshot: &ClusterSnapshot,
+        cfg: &Compiled,
+    ) -> Result<Environment, crate::policy::ObjectError> {
+        let cluster = crate::policy::Cluster::from_parts(
+            snapshot.namespaces.as_slice(),
+            self.pod_infos(),
+            snapshot.network_policies.as_slice(),
+        )?;
+        Ok(Environment::with_cluster(snapshot, cluster, cfg))
+    }
+
+    /// The objects now in the stores but pods, as a snapshot.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        let mut s = ClusterSnapshot::default();
+        for o in self.namespaces.state() {
+            s.namespaces.upsert((*o).clone());
+        }
+        for o in self.policies.state() {
+            s.network_policies.upsert((*o).clone());
+        }
+        for o in self
+            .dns_services
+            .iter()
+            .flat_map(|s| s.state())
+            .chain(self.api_services.state())
+        {
+            s.services.upsert((*o).clone());
+        }
+        for o in self.slices.state() {
+            s.endpoint_slices.upsert((*o).clone());
+        }
+        s
+    }
+}
+
+/// Starts a reflector: list, then watch, reconnecting with backoff; every change pokes `changed`.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    strip: fn(&mut K),
+    changed: Arc<Notify>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    reflect_stream(watcher(api, config).default_backoff(), strip, changed)
+}
+
+/// Fills a store from a stream of watch events, each object slimmed by `strip` first; every
+/// event pokes `changed`, a failed one is logged (the watcher retries). The seam tests feed.
+pub fn reflect_stream<K, S>(events: S, strip: fn(&mut K), changed: Arc<Notify>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let kind = K::kind(&()).to_string();
+    let stream = events.modify(strip).reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => changed.notify_one(),
+                Err(error) => tracing::warn!(%kind, %error, "Watch failed; retrying with backoff"),
+            }
+        }
+    });
+    reader
+}
+
+/// The namespaces whose Services may hold the DNS Service: the configured one's, then the
+/// well-known ones'.
+fn dns_namespaces(cfg: &Compiled) -> Vec<String> {
+    let mut out = vec![cfg.config.dns.service.namespace.clone()];
+    for (ns, _) in WELL_KNOWN_DNS_SERVICES {
+        if !out.iter().any(|n| n == ns) {
+            out.push(ns.to_string());
+        }
+    }
+    out
+}
+
+/// Starts every reflector.
+pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
+    let api = &cfg.config.api_server.service;
+    let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
+    Stores {
+        namespaces: reflect(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            |n: &mut Namespace| strip_meta(&mut n.metadata, false),
+            changed.clone(),
+        ),
+        pods: reflect(
+            Api::<SlimPod>::all(client.clone()),
+            watcher::Config::default(),
+            |p: &mut SlimPod| strip_meta(&mut p.metadata, false),
+            changed.clone(),
+        ),
+        policies: reflect(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+            strip_policy,
+            changed.clone(),
+        ),
+        dns_services: dns_namespaces(cfg)
+            .into_iter()
+            .map(|ns| {
+                reflect(
+                    Api::namespaced(client.clone(), &ns),
+                    watcher::Config::default(),
+                    |s: &mut Service| strip_meta(&mut s.metadata, false),
+                    changed.clone(),
+                )
+            })
+            .collect(),
+        api_services: reflect(
+            Api::namespaced(client.clone(), &api.namespace),
+            by_name(&api.name),
+            |s: &mut Service| strip_meta(&mut s.metadata, false),
+            changed.clone(),
+        ),
+        slices: reflect(
+            Api::namespaced(client.clone(), &api.namespace),
+            watcher::Config::default().labels(&format!("kubernetes.io/service-name={}", api.name)),
+            |s: &mut EndpointSlice| strip_meta(&mut s.metadata, false),
+            changed,
+        ),
+    }
+}
