@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use super::slim::{SlimPod, strip_meta, strip_policy};
 use crate::{
-    ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES},
+    ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES, targets::Objects},
     snapshot::ClusterSnapshot,
 };
 
@@ -75,7 +75,11 @@ impl Stores {
             self.pod_infos(),
             snapshot.network_policies.as_slice(),
         )?;
-        Ok(Environment::with_cluster(snapshot, cluster, cfg))
+        let objects = Objects {
+            services: snapshot.services.as_slice(),
+            endpoint_slices: snapshot.endpoint_slices.as_slice(),
+        };
+        Ok(Environment::new(cluster, objects, cfg))
     }
 
     /// The objects now in the stores but pods, as a snapshot.

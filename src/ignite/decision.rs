@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use super::{
     config::{Compiled, Mode},
+    environment::Environment,
     flows::{self, FlowKind, MissingFlow},
     hints, patch,
     rules::{self, Additions},
     scope,
-    targets::Environment,
 };
 use crate::policy::{Labels, PodInfo, Policy, PolicyChange, View};
 

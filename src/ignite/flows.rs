@@ -18,7 +18,7 @@ use std::{
 
 use serde::Serialize;
 
-use super::{config::Compiled, config::FlowDirection, targets::Environment};
+use super::{config::Compiled, config::FlowDirection, environment::Environment};
 use crate::policy::{
     Connection, ContainerPort, Endpoint, IpBlock, Peer, PodInfo, Protocol, Side, SideStatus,
     Verdict, View,
@@ -94,124 +94,42 @@ pub fn check(
     namespace: &str,
     ignite: &[&PodInfo],
 ) -> FlowReport {
-    let mut report = FlowReport::default();
+    let report = FlowReport::default();
     let mut relevant: Vec<&str> = vec![namespace, env.dns.namespace.as_str()];
     relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
     let classes = classes(view, &relevant, ignite);
-    let judge = |kind: FlowKind,
-                 name: Option<&str>,
-                 from: &Member,
-                 to: Endpoint<'_>,
-                 target: String,
-                 port: u16,
-                 protocol: Protocol,
-                 warn_only: bool,
-                 report: &mut FlowReport| {
-        report.evaluated += 1;
-        let verdict = view.evaluate(&Connection {
-            from: Endpoint::Pod(from.pod),
-            to,
-            port,
-            protocol,
-        });
-        if verdict.allowed {
-            return;
-        }
-        let flow = MissingFlow {
-            flow: kind,
-            from: from.label.clone(),
-            target_ip: match to {
-                Endpoint::Ip(ip) => Some(ip),
-                Endpoint::Pod(_) => None,
-            },
-            target,
-            port,
-            protocol,
-            reason: reason(&verdict, from.pod, to),
-            blocked_by: verdict
-                .egress
-                .isolated_by
-                .iter()
-                .filter(|_| !verdict.egress.allows())
-                .chain(
-                    verdict
-                        .ingress
-                        .isolated_by
-                        .iter()
-                        .filter(|_| !verdict.ingress.allows()),
-                )
-                .map(ToString::to_string)
-                .collect(),
-            egress_blocked: !verdict.egress.allows(),
-            ingress_blocked: !verdict.ingress.allows(),
-            name: name.map(str::to_string),
-        };
-        if warn_only {
-            report.peer_warnings.push(flow)
-        } else {
-            report.missing.push(flow)
-        }
-    };
+    let mut judge = Judge { view, report };
 
     let config = &cfg.config;
     for class in &classes {
         let from = &class[0];
         for dns in env.dns_pods() {
-            for &(port, proto) in &env.dns.ports {
-                judge(
-                    FlowKind::Dns,
-                    None,
-                    from,
-                    Endpoint::Pod(dns),
-                    pod_name(dns),
-                    port,
-                    proto,
-                    false,
-                    &mut report,
-                );
+            for &(port, protocol) in &env.dns.ports {
+                judge.flow(from, Required::to_pod(FlowKind::Dns, dns, port, protocol));
             }
         }
         for &ip in &env.dns.addresses {
-            for &(port, proto) in &env.dns.service_ports {
-                judge(
-                    FlowKind::Dns,
-                    None,
+            for &(port, protocol) in &env.dns.service_ports {
+                let target = format!("{ip} (DNS address)");
+                judge.flow(
                     from,
-                    Endpoint::Ip(ip),
-                    format!("{ip} (DNS address)"),
-                    port,
-                    proto,
-                    false,
-                    &mut report,
+                    Required::to_ip(FlowKind::Dns, ip, target, port, protocol),
                 );
             }
         }
         if config.profile.needs_api_server() {
             for &(ip, port) in &env.api_server.endpoints {
-                judge(
-                    FlowKind::Apiserver,
-                    None,
+                let target = format!("{ip} (API server endpoint)");
+                judge.flow(
                     from,
-                    Endpoint::Ip(ip),
-                    format!("{ip} (API server endpoint)"),
-                    port,
-                    Protocol::Tcp,
-                    false,
-                    &mut report,
+                    Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
                 );
             }
             if let Some((ip, port)) = env.api_server.cluster_ip {
                 let target = format!("{ip} (Service {})", config.api_server.service);
-                judge(
-                    FlowKind::Apiserver,
-                    None,
+                judge.flow(
                     from,
-                    Endpoint::Ip(ip),
-                    target,
-                    port,
-                    Protocol::Tcp,
-                    false,
-                    &mut report,
+                    Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
                 );
             }
         }
@@ -222,34 +140,22 @@ pub fn check(
                 .filter(|p| selector.matches(&p.labels));
             for other in others {
                 match flow.direction {
-                    FlowDirection::Egress => judge(
-                        FlowKind::Extra,
-                        Some(&flow.name),
-                        from,
-                        Endpoint::Pod(other),
-                        pod_name(other),
-                        flow.port,
-                        flow.protocol,
-                        false,
-                        &mut report,
-                    ),
+                    FlowDirection::Egress => {
+                        let mut required =
+                            Required::to_pod(FlowKind::Extra, other, flow.port, flow.protocol);
+                        required.name = Some(&flow.name);
+                        judge.flow(from, required);
+                    }
                     FlowDirection::Ingress => {
                         let them = Member {
                             pod: other,
                             label: pod_name(other),
                         };
-                        let target = from.label.clone();
-                        judge(
-                            FlowKind::Extra,
-                            Some(&flow.name),
-                            &them,
-                            Endpoint::Pod(from.pod),
-                            target,
-                            flow.port,
-                            flow.protocol,
-                            false,
-                            &mut report,
-                        );
+                        let mut required =
+                            Required::to_pod(FlowKind::Extra, from.pod, flow.port, flow.protocol);
+                        required.target = from.label.clone();
+                        required.name = Some(&flow.name);
+                        judge.flow(&them, required);
                     }
                 }
             }
@@ -275,26 +181,114 @@ pub fn check(
                 (false, _) => (&a[0], &b[0]),
             };
             for &port in &ports {
-                let target = if required {
+                let mut flow = Required::to_pod(FlowKind::Peer, to.pod, port, Protocol::Tcp);
+                flow.target = if required {
                     to.label.clone()
                 } else {
                     format!("another Ignite pod like {}", pod_name(to.pod))
                 };
-                judge(
-                    FlowKind::Peer,
-                    None,
-                    from,
-                    Endpoint::Pod(to.pod),
-                    target,
-                    port,
-                    Protocol::Tcp,
-                    !required,
-                    &mut report,
-                );
+                flow.warn_only = !required;
+                judge.flow(from, flow);
             }
         }
     }
-    report
+    judge.report
+}
+
+/// One required connection from a member of a class.
+struct Required<'a> {
+    kind: FlowKind,
+    /// For `extra` flows, the configured name.
+    name: Option<&'a str>,
+    to: Endpoint<'a>,
+    /// How the destination is named in messages.
+    target: String,
+    port: u16,
+    protocol: Protocol,
+    /// Cut, it only stops scaling out (fewer than two Ignite pods run).
+    warn_only: bool,
+}
+
+impl<'a> Required<'a> {
+    fn to_pod(kind: FlowKind, pod: &'a PodInfo, port: u16, protocol: Protocol) -> Self {
+        Self {
+            kind,
+            name: None,
+            to: Endpoint::Pod(pod),
+            target: pod_name(pod),
+            port,
+            protocol,
+            warn_only: false,
+        }
+    }
+
+    fn to_ip(kind: FlowKind, ip: IpAddr, target: String, port: u16, protocol: Protocol) -> Self {
+        Self {
+            kind,
+            name: None,
+            to: Endpoint::Ip(ip),
+            target,
+            port,
+            protocol,
+            warn_only: false,
+        }
+    }
+}
+
+/// Evaluates required connections under a view, collecting the cut ones.
+struct Judge<'v, 'a> {
+    view: &'v View<'a>,
+    report: FlowReport,
+}
+
+impl Judge<'_, '_> {
+    fn flow(&mut self, from: &Member<'_>, required: Required<'_>) {
+        self.report.evaluated += 1;
+        let verdict = self.view.evaluate(&Connection {
+            from: Endpoint::Pod(from.pod),
+            to: required.to,
+            port: required.port,
+            protocol: required.protocol,
+        });
+        if verdict.allowed {
+            return;
+        }
+        let blocked_by = verdict
+            .egress
+            .isolated_by
+            .iter()
+            .filter(|_| !verdict.egress.allows())
+            .chain(
+                verdict
+                    .ingress
+                    .isolated_by
+                    .iter()
+                    .filter(|_| !verdict.ingress.allows()),
+            )
+            .map(ToString::to_string)
+            .collect();
+        let flow = MissingFlow {
+            flow: required.kind,
+            from: from.label.clone(),
+            target_ip: match required.to {
+                Endpoint::Ip(ip) => Some(ip),
+                Endpoint::Pod(_) => None,
+            },
+            target: required.target,
+            port: required.port,
+            protocol: required.protocol,
+            reason: reason(&verdict, from.pod, required.to),
+            blocked_by,
+            egress_blocked: !verdict.egress.allows(),
+            ingress_blocked: !verdict.ingress.allows(),
+            name: required.name.map(str::to_string),
+        };
+        if required.warn_only {
+            self.report.peer_warnings.push(flow);
+        } else {
+            self.report.missing.push(flow);
+        }
+    }
 }
 
 /// One Ignite pod standing for its class.

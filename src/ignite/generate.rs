@@ -11,9 +11,9 @@ use k8s_openapi::{
 use super::{
     config::Compiled,
     decision,
+    environment::Environment,
     flows::{self, FlowKind},
     patch, rules, scope,
-    targets::Environment,
 };
 use crate::policy::{Direction, View};
 

@@ -10,8 +10,8 @@
 use std::fmt::Write;
 
 use super::{
+    environment::Environment,
     flows::{FlowKind, MissingFlow},
-    targets::Environment,
 };
 use crate::policy::{NamespaceScope, Peer, PodInfo, PortMatch, Protocol, View};
 

@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: which pods are Ignite, modes, profiles of required flows, DNS and API server.
 //! - [`scope`]: which namespaces are judged and in which mode, which pods are Ignite.
+//! - [`environment`]: what a decision reads — the engine's model and the resolved targets.
 //! - [`targets`]: where DNS and the API server really are (after DNAT), from the cluster view.
 //! - [`flows`]: which required flows a policy set cuts, judged once per class of alike pods.
 //! - [`hints`]: the classic mistakes behind a cut.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod environment;
 pub mod flows;
 pub mod generate;
 pub mod hints;
@@ -29,4 +31,4 @@ pub mod targets;
 
 pub use config::{Compiled, Config, Mode};
 pub use decision::{Decision, Operation, PolicyRequest, Verdict, decide};
-pub use targets::Environment;
+pub use environment::Environment;

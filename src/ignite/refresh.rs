@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use super::{
     config::Compiled,
+    environment::Environment,
     flows::FlowKind,
     patch::{MANAGED_RULES_ANNOTATION, ManagedRule, managed_rules},
     rules,
-    targets::Environment,
 };
 use crate::policy::Direction;
 

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::{
     config::{Compiled, Mode},
+    environment::Environment,
     flows::{self, FlowKind, MissingFlow},
     scope,
-    targets::Environment,
 };
 use crate::policy::View;
 

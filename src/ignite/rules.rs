@@ -21,8 +21,8 @@ use k8s_openapi::{
 
 use super::{
     config::{Compiled, FlowDirection},
+    environment::Environment,
     flows::{FlowKind, MissingFlow},
-    targets::Environment,
 };
 use crate::policy::{NAMESPACE_NAME_LABEL, Protocol};
 

@@ -9,8 +9,8 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use super::{
     config::{Compiled, Mode},
     decision::{Decision, InvalidPolicy, Operation, PolicyRequest, Verdict, decide},
+    environment::Environment,
     patch,
-    targets::Environment,
 };
 use crate::{policy::ObjectError, snapshot::ClusterSnapshot};
 

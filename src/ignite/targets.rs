@@ -11,20 +11,22 @@
 //!
 //! What cannot be found is a [`Gap`], never a guess: a decision that isolates Ignite's egress
 //! while a target is unknown cannot be proven safe.
+//!
+//! [`Gap`]: super::environment::Gap
 
-use std::{collections::BTreeMap, fmt, net::IpAddr};
+use std::{collections::BTreeMap, net::IpAddr};
 
-use k8s_openapi::{api::core::v1::Service, apimachinery::pkg::util::intstr::IntOrString};
-use serde::Serialize;
+use k8s_openapi::{
+    api::{core::v1::Service, discovery::v1::EndpointSlice},
+    apimachinery::pkg::util::intstr::IntOrString,
+};
 
 use super::{
     config::{Compiled, ServiceRef, WELL_KNOWN_DNS_SERVICES},
+    environment::Gap,
     flows::FlowKind,
 };
-use crate::{
-    policy::{Cluster, PodInfo, Protocol, Selector},
-    snapshot::ClusterSnapshot,
-};
+use crate::policy::{Cluster, PodInfo, Protocol, Selector};
 
 /// A transport port.
 pub type PortProto = (u16, Protocol);
@@ -57,83 +59,18 @@ pub struct ApiServerTargets {
     pub endpoints: Vec<(IpAddr, u16)>,
 }
 
-/// A target the cluster view does not show, so the flows to it cannot be checked: a change
-/// that isolates Ignite's egress cannot be proven safe until the configuration names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Gap {
-    pub flow: FlowKind,
-    /// What is missing, e.g. `no DNS Service in the cluster view (…)`.
-    pub what: String,
-    /// The configuration key that fixes it.
-    pub key: &'static str,
+/// The objects targets are read from: the Services and EndpointSlices of the view.
+#[derive(Clone, Copy, Debug)]
+pub struct Objects<'a> {
+    pub services: &'a [Service],
+    pub endpoint_slices: &'a [EndpointSlice],
 }
 
-impl fmt::Display for Gap {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: set {}", self.what, self.key)
-    }
-}
-
-/// Everything a decision reads: the engine's model and the resolved targets.
-#[derive(Debug)]
-pub struct Environment {
-    pub cluster: Cluster,
-    pub dns: DnsTargets,
-    pub api_server: ApiServerTargets,
-    /// Targets that could not be found (decisions that isolate egress cannot be proven safe).
-    pub gaps: Vec<Gap>,
-    /// What was guessed to fill the view, e.g. a well-known DNS Service used instead of the
-    /// configured one: said once in a warning.
-    pub notes: Vec<String>,
-}
-
-impl Environment {
-    /// Builds the model and resolves targets.
-    pub fn build(
-        snapshot: &ClusterSnapshot,
-        config: &Compiled,
-    ) -> Result<Self, crate::policy::ObjectError> {
-        Ok(Self::with_cluster(snapshot, snapshot.cluster()?, config))
-    }
-
-    /// Resolves targets for a model built elsewhere (the live view's).
-    pub fn with_cluster(snapshot: &ClusterSnapshot, cluster: Cluster, config: &Compiled) -> Self {
-        let mut env = Self {
-            cluster,
-            dns: DnsTargets::default(),
-            api_server: ApiServerTargets::default(),
-            gaps: Vec::new(),
-            notes: Vec::new(),
-        };
-        env.dns = resolve_dns(
-            snapshot,
-            &env.cluster,
-            config,
-            &mut env.gaps,
-            &mut env.notes,
-        );
-        if config.config.profile.needs_api_server() {
-            env.api_server = resolve_api_server(snapshot, config, &mut env.gaps);
-        }
-        env
-    }
-
-    /// The DNS pods as the engine sees them.
-    pub fn dns_pods(&self) -> impl Iterator<Item = &PodInfo> {
-        self.dns
-            .pods
-            .iter()
-            .filter_map(|name| self.cluster.pod(&self.dns.namespace, name))
-    }
-
-    /// Whether some target could not be found.
-    pub fn is_incomplete(&self) -> bool {
-        !self.gaps.is_empty()
-    }
-}
-
-fn service<'a>(snapshot: &'a ClusterSnapshot, svc: &ServiceRef) -> Option<&'a Service> {
-    snapshot.services.get(&svc.namespace, &svc.name)
+fn service<'a>(objects: Objects<'a>, svc: &ServiceRef) -> Option<&'a Service> {
+    objects.services.iter().find(|s| {
+        s.metadata.namespace.as_deref() == Some(svc.namespace.as_str())
+            && s.metadata.name.as_deref() == Some(svc.name.as_str())
+    })
 }
 
 fn cluster_ip(svc: &Service) -> Option<IpAddr> {
@@ -148,7 +85,7 @@ fn cluster_ip(svc: &Service) -> Option<IpAddr> {
 
 /// The configured DNS Service, else the first well-known one in the view (with a note).
 fn find_dns_service<'a>(
-    snapshot: &'a ClusterSnapshot,
+    snapshot: Objects<'a>,
     configured: &ServiceRef,
     notes: &mut Vec<String>,
 ) -> Option<(ServiceRef, &'a Service)> {
@@ -171,8 +108,8 @@ fn find_dns_service<'a>(
     Some(found)
 }
 
-fn resolve_dns(
-    snapshot: &ClusterSnapshot,
+pub(super) fn resolve_dns(
+    snapshot: Objects<'_>,
     cluster: &Cluster,
     config: &Compiled,
     gaps: &mut Vec<Gap>,
@@ -276,8 +213,8 @@ fn resolve_dns(
     t
 }
 
-fn resolve_api_server(
-    snapshot: &ClusterSnapshot,
+pub(super) fn resolve_api_server(
+    snapshot: Objects<'_>,
     config: &Compiled,
     gaps: &mut Vec<Gap>,
 ) -> ApiServerTargets {
@@ -301,7 +238,7 @@ fn resolve_api_server(
             }),
         }
     }
-    for slice in snapshot.endpoint_slices.as_slice() {
+    for slice in snapshot.endpoint_slices {
         let meta = &slice.metadata;
         let owned = meta.namespace.as_deref() == Some(cfg.service.namespace.as_str())
             && meta

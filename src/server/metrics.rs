@@ -142,7 +142,7 @@ impl Metrics {
     }
 
     /// Sets the view-gap gauge for DNS and the API server from a new view.
-    pub fn set_view_gaps(&self, gaps: &[crate::ignite::targets::Gap]) {
+    pub fn set_view_gaps(&self, gaps: &[crate::ignite::environment::Gap]) {
         use crate::ignite::flows::FlowKind;
         for kind in [FlowKind::Dns, FlowKind::Apiserver] {
             let n = gaps.iter().filter(|g| g.flow == kind).count();
