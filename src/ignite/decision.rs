@@ -241,7 +241,7 @@ pub fn decide(
     let additions = rules::for_missing(&decision.missing, env, cfg);
     let fits_incoming = compiled
         .as_ref()
-        .is_some_and(|p| fits(p, judged[0], &additions));
+        .is_some_and(|p| patch::fits(p, judged[0], &additions));
     decision.fix = Some(Fix {
         additions: additions.clone(),
         fits_incoming,
@@ -260,39 +260,41 @@ pub fn decide(
                 )));
             }
         }
-        Mode::Patch => match try_patch(env, cfg, req, &additions, fits_incoming, &judged) {
-            Ok(_) if req.validating => {
-                decision.verdict = Verdict::Denied;
-                decision.unpatchable = Some(
+        Mode::Patch => {
+            match patch::for_request(env, cfg, req, &additions, fits_incoming, &judged) {
+                Ok(_) if req.validating => {
+                    decision.verdict = Verdict::Denied;
+                    decision.unpatchable = Some(
                     "this is the validating webhook; the mutating webhook should have added the rules".into(),
                 );
-            }
-            Ok(patch) => {
-                decision.verdict = Verdict::Patched;
-                let others = compiled.as_ref().is_some_and(|p| {
-                    env.cluster.pods_in(req.namespace).any(|pod| {
-                        p.pod_selector.matches(&pod.labels)
-                            && !cfg.ignite_pods.iter().any(|s| s.matches(&pod.labels))
-                    })
-                });
-                if others {
-                    decision.warnings.push(short(&format!(
-                        "{} also selects non-Ignite pods: they get the added Ignite rules too",
-                        req.name
-                    )));
                 }
-                decision.warnings.push(short(&format!(
-                    "ignite-netpol added {} rule(s) for {}",
-                    additions.egress.len() + additions.ingress.len(),
-                    kinds(&decision.missing)
-                )));
-                decision.patch = Some(patch);
+                Ok(patch) => {
+                    decision.verdict = Verdict::Patched;
+                    let others = compiled.as_ref().is_some_and(|p| {
+                        env.cluster.pods_in(req.namespace).any(|pod| {
+                            p.pod_selector.matches(&pod.labels)
+                                && !cfg.ignite_pods.iter().any(|s| s.matches(&pod.labels))
+                        })
+                    });
+                    if others {
+                        decision.warnings.push(short(&format!(
+                            "{} also selects non-Ignite pods: they get the added Ignite rules too",
+                            req.name
+                        )));
+                    }
+                    decision.warnings.push(short(&format!(
+                        "ignite-netpol added {} rule(s) for {}",
+                        additions.egress.len() + additions.ingress.len(),
+                        kinds(&decision.missing)
+                    )));
+                    decision.patch = Some(patch);
+                }
+                Err(why) => {
+                    decision.verdict = Verdict::Denied;
+                    decision.unpatchable = Some(why);
+                }
             }
-            Err(why) => {
-                decision.verdict = Verdict::Denied;
-                decision.unpatchable = Some(why);
-            }
-        },
+        }
     }
     Ok(decision)
 }
@@ -321,66 +323,6 @@ pub fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
         ips: Vec::new(),
         host_network: false,
         ports,
-    }
-}
-
-/// Whether `policy` can carry `additions`: it must select the Ignite pods and affect each
-/// direction it would get rules for (adding rules never changes which pods a policy isolates).
-fn fits(policy: &Policy, ignite: &PodInfo, additions: &Additions) -> bool {
-    policy.pod_selector.matches(&ignite.labels)
-        && (additions.egress.is_empty() || policy.egress.is_some())
-        && (additions.ingress.is_empty() || policy.ingress.is_some())
-        && !additions.is_empty()
-}
-
-fn try_patch(
-    env: &Environment,
-    cfg: &Compiled,
-    req: &PolicyRequest<'_>,
-    additions: &Additions,
-    fits_incoming: bool,
-    judged: &[&PodInfo],
-) -> Result<json_patch::Patch, String> {
-    let Some(object) = req.object.filter(|_| req.operation != Operation::Delete) else {
-        return Err("a deletion cannot be patched".into());
-    };
-    if additions.is_empty() {
-        return Err("the missing flows are blocked by other pods' ingress policies, which this policy cannot fix".into());
-    }
-    if !fits_incoming {
-        return Err(format!(
-            "{} does not select the Ignite pods for the needed directions, so rules added to it would not apply",
-            req.name
-        ));
-    }
-    let original = serde_json::to_value(object).map_err(|e| e.to_string())?;
-    let patch = patch::build(&original, additions);
-    let mut np = patch::apply(object, &patch)?;
-    np.metadata.namespace = Some(req.namespace.to_string());
-    np.metadata.name.get_or_insert_with(|| req.name.to_string());
-    let compiled =
-        Policy::compile(&np).map_err(|e| format!("the patched policy is invalid: {e}"))?;
-    let view = View::with_change(
-        &env.cluster,
-        PolicyChange {
-            namespace: req.namespace,
-            name: req.name,
-            policy: Some(&compiled),
-        },
-    );
-    let after = flows::check(&view, env, cfg, req.namespace, judged);
-    if after.missing.is_empty() {
-        Ok(patch)
-    } else {
-        let left: Vec<String> = after
-            .missing
-            .iter()
-            .map(|m| format!("{} to {} {}/{}", m.flow, m.target, m.port, m.protocol))
-            .collect();
-        Err(format!(
-            "even with the added rules, other policies still block: {}",
-            left.join(", ")
-        ))
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`generate`]: the most restrictive egress policy that lets Ignite work.
 //! - [`sequence`]: writes judged one after another, each on what the ones before stored (`check`).
 
+mod classes;
 pub mod config;
 pub mod decision;
 pub mod environment;

@@ -8,8 +8,14 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{flows::FlowKind, rules::Additions};
-use crate::policy::Direction;
+use super::{
+    config::Compiled,
+    decision::{Operation, PolicyRequest},
+    environment::Environment,
+    flows::{self, FlowKind},
+    rules::Additions,
+};
+use crate::policy::{Direction, PodInfo, Policy, PolicyChange, View};
 
 /// The annotation that lists the rules ignite-netpol added to a policy.
 pub const MANAGED_RULES_ANNOTATION: &str = "ignite-netpol.io/managed-rules";
@@ -108,4 +114,66 @@ pub fn apply(np: &NetworkPolicy, patch: &Patch) -> Result<NetworkPolicy, String>
 /// A rule as JSON; k8s-openapi types always serialise (string keys only).
 fn json<T: Serialize>(rule: &T) -> Value {
     serde_json::to_value(rule).unwrap_or(Value::Null)
+}
+
+/// Whether `policy` can carry `additions`: it must select the Ignite pods and affect each
+/// direction it would get rules for (adding rules never changes which pods a policy isolates).
+pub(super) fn fits(policy: &Policy, ignite: &PodInfo, additions: &Additions) -> bool {
+    policy.pod_selector.matches(&ignite.labels)
+        && (additions.egress.is_empty() || policy.egress.is_some())
+        && (additions.ingress.is_empty() || policy.ingress.is_some())
+        && !additions.is_empty()
+}
+
+/// The patch that adds `additions` to the incoming policy — checked before it is returned: the
+/// patched object must be a valid NetworkPolicy and make every required flow pass.
+pub(super) fn for_request(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+    additions: &Additions,
+    fits_incoming: bool,
+    judged: &[&PodInfo],
+) -> Result<json_patch::Patch, String> {
+    let Some(object) = req.object.filter(|_| req.operation != Operation::Delete) else {
+        return Err("a deletion cannot be patched".into());
+    };
+    if additions.is_empty() {
+        return Err("the missing flows are blocked by other pods' ingress policies, which this policy cannot fix".into());
+    }
+    if !fits_incoming {
+        return Err(format!(
+            "{} does not select the Ignite pods for the needed directions, so rules added to it would not apply",
+            req.name
+        ));
+    }
+    let original = serde_json::to_value(object).map_err(|e| e.to_string())?;
+    let patch = build(&original, additions);
+    let mut np = apply(object, &patch)?;
+    np.metadata.namespace = Some(req.namespace.to_string());
+    np.metadata.name.get_or_insert_with(|| req.name.to_string());
+    let compiled =
+        Policy::compile(&np).map_err(|e| format!("the patched policy is invalid: {e}"))?;
+    let view = View::with_change(
+        &env.cluster,
+        PolicyChange {
+            namespace: req.namespace,
+            name: req.name,
+            policy: Some(&compiled),
+        },
+    );
+    let after = flows::check(&view, env, cfg, req.namespace, judged);
+    if after.missing.is_empty() {
+        Ok(patch)
+    } else {
+        let left: Vec<String> = after
+            .missing
+            .iter()
+            .map(|m| format!("{} to {} {}/{}", m.flow, m.target, m.port, m.protocol))
+            .collect();
+        Err(format!(
+            "even with the added rules, other policies still block: {}",
+            left.join(", ")
+        ))
+    }
 }

@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod metrics;
+mod state;
 pub mod tls;
 pub mod webhook;
 
@@ -18,14 +19,10 @@ use std::{
     future::Future,
     net::SocketAddr,
     path::PathBuf,
-    sync::{
-        Arc, RwLock,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
 };
 
-use arc_swap::ArcSwap;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
@@ -35,142 +32,19 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    audit::{self, AuditConfig, AuditRecord, AuditSink},
+    audit::{self, AuditConfig},
     ignite::{Compiled, Environment},
 };
 
 pub use metrics::Metrics;
+pub use state::{Answering, AppState, ClusterView, Limits, OnUnsynced};
 pub use tls::{CertFiles, ReloadingResolver};
 pub use webhook::router;
-
-/// The cluster view decisions are made on, and when it was loaded.
-#[derive(Debug)]
-pub struct ClusterView {
-    pub env: Arc<Environment>,
-    pub loaded: Instant,
-}
-
-/// Limits on each request.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub max_body: usize,
-    pub body_timeout: Duration,
-    pub request_timeout: Duration,
-}
 
 /// How long, at shutdown, an HTTP/1.1 connection may stay open for one more request (answered
 /// with `Connection: close`) before it is closed; a connection busy under load gets its next
 /// request within milliseconds.
 const IDLE_HTTP1_WAIT: Duration = Duration::from_secs(1);
-
-/// What every handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    pub view: ArcSwap<ClusterView>,
-    pub config: Compiled,
-    pub metrics: Metrics,
-    /// Readiness for probes: synced and not shutting down.
-    pub ready: AtomicBool,
-    /// The cluster view has been loaded at least once.
-    pub synced: AtomicBool,
-    /// Shutting down: HTTP/1.1 answers say `Connection: close`.
-    pub draining: AtomicBool,
-    pub limits: Limits,
-    pub on_unsynced: OnUnsynced,
-    /// Where records go; `None` once closed at shutdown (so the writer drains and ends).
-    audit: RwLock<Option<Arc<dyn AuditSink>>>,
-    /// What the last view lacked or guessed, as logged (to log a change once).
-    view_problems: std::sync::Mutex<Vec<String>>,
-}
-
-impl AuditSink for AppState {
-    /// Queues an audit record (dropped and counted once the log is closed).
-    fn record(&self, record: AuditRecord) {
-        let sender = self.audit.read().ok().and_then(|g| g.clone());
-        match sender {
-            Some(s) => s.record(record),
-            None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
-        }
-    }
-}
-
-/// How the handlers answer: request limits, the answer while unsynced, and whether the view
-/// given at start is already the one to decide on (snapshot files) or the live view's first is
-/// awaited.
-#[derive(Clone, Copy, Debug)]
-pub struct Answering {
-    pub limits: Limits,
-    pub on_unsynced: OnUnsynced,
-    pub ready: bool,
-}
-
-impl AppState {
-    /// The state handlers share, deciding on `env` with `config`, recording to `audit`.
-    pub fn new(
-        env: Environment,
-        config: Compiled,
-        metrics: Metrics,
-        answering: Answering,
-        audit: Arc<dyn AuditSink>,
-    ) -> Self {
-        let state = Self {
-            view: ArcSwap::from_pointee(ClusterView {
-                env: Arc::new(env),
-                loaded: Instant::now(),
-            }),
-            config,
-            metrics,
-            ready: AtomicBool::new(answering.ready),
-            synced: AtomicBool::new(answering.ready),
-            draining: AtomicBool::new(false),
-            limits: answering.limits,
-            on_unsynced: answering.on_unsynced,
-            audit: RwLock::new(Some(audit)),
-            view_problems: std::sync::Mutex::new(Vec::new()),
-        };
-        if answering.ready {
-            let view = state.view.load();
-            state.note_view(&view.env);
-        }
-        state
-    }
-
-    /// Says what a new view lacks or had to guess — once, not on every rebuild — and exposes the
-    /// gaps as a gauge.
-    fn note_view(&self, env: &Environment) {
-        self.metrics.set_view_gaps(&env.gaps);
-        let said: Vec<String> = env
-            .gaps
-            .iter()
-            .map(|g| format!("not checked: {g}"))
-            .chain(env.notes.iter().cloned())
-            .collect();
-        let Ok(mut last) = self.view_problems.lock() else {
-            return;
-        };
-        if *last != said {
-            for gap in &env.gaps {
-                tracing::warn!(flow = %gap.flow, key = gap.key, "Cannot check Ignite's flows: {gap}");
-            }
-            for note in &env.notes {
-                tracing::warn!("{note}");
-            }
-            *last = said;
-        }
-    }
-
-    /// Replaces the cluster view (the live view does this on every change) and marks the
-    /// server ready.
-    pub fn set_view(&self, env: Arc<Environment>) {
-        self.note_view(&env);
-        self.view.store(Arc::new(ClusterView {
-            env,
-            loaded: Instant::now(),
-        }));
-        self.synced.store(true, Ordering::Release);
-        self.ready.store(true, Ordering::Release);
-    }
-}
 
 /// Everything `serve` is configured with.
 #[derive(Clone, Debug)]
@@ -188,27 +62,6 @@ pub struct ServeConfig {
     pub ready_at_start: bool,
     /// How reviews are answered while the view is not synced.
     pub on_unsynced: OnUnsynced,
-}
-
-/// The answer while the cluster view is not synced.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnUnsynced {
-    /// Refuse: better a retried `kubectl apply` than a decision on a partial view.
-    #[default]
-    Deny,
-    /// Admit, with a warning.
-    Allow,
-}
-
-impl std::str::FromStr for OnUnsynced {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "deny" => Ok(Self::Deny),
-            "allow" => Ok(Self::Allow),
-            other => Err(format!("unknown value {other:?} (expected deny or allow)")),
-        }
-    }
 }
 
 /// A bound, not yet serving, server.
@@ -400,9 +253,7 @@ impl Server {
         let _ = admin_task.await;
         reloader.abort();
         // Close the audit log: the writer drains what is queued, flushes and ends.
-        if let Ok(mut sender) = state.audit.write() {
-            sender.take();
-        }
+        state.close_audit();
         tokio::task::spawn_blocking(move || audit_thread.join())
             .await
             .ok()

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::policy::{Cluster, FieldError, ObjectError};
 
 mod parse;
+mod yaml;
 
 /// Where an object came from: file (or other origin), document, and item inside a List.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -19,7 +19,12 @@ use k8s_openapi::{
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::{Location, SnapshotError, invalid};
+#[cfg(test)]
+use super::yaml::{list_items, yaml_documents};
+use super::{
+    Location, SnapshotError, invalid,
+    yaml::{parse_yaml, yaml_pieces},
+};
 use crate::policy::{FieldError, PodInfo, Policy};
 
 /// An object of a kind the snapshot keeps, or the `apiVersion/kind` of one it skips.
@@ -30,14 +35,6 @@ pub(super) enum Object {
     EndpointSlice(Box<EndpointSlice>),
     NetworkPolicy(Box<NetworkPolicy>),
     Skipped(String),
-}
-
-/// A piece of YAML that parses on its own.
-struct Piece<'a> {
-    at: Location,
-    /// The piece's first line in the file (1-based), to point errors into the file.
-    first_line: usize,
-    text: &'a str,
 }
 
 /// Parses a file's text (YAML or JSON) into objects, in file order. Namespaced objects without
@@ -112,7 +109,7 @@ pub(super) fn objects_of_value(
     .collect()
 }
 
-fn is_list(map: &Map<String, Value>) -> bool {
+pub(super) fn is_list(map: &Map<String, Value>) -> bool {
     map.get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
@@ -186,150 +183,6 @@ fn typed<T: DeserializeOwned>(map: Map<String, Value>, at: &Location) -> Result<
             FieldError::new(field, e.into_inner().to_string()),
         )
     })
-}
-
-/// Budgets for YAML parsing: generous enough for a whole cluster in one `v1 List`, still bounded
-/// against alias bombs and runaway nesting.
-fn yaml_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_reader_input_bytes: Some(1 << 30),
-            max_events: usize::MAX,
-            max_nodes: usize::MAX,
-            max_total_scalar_bytes: 1 << 30,
-            max_documents: usize::MAX,
-        },
-    }
-}
-
-fn parse_yaml(text: &str, at: &Location, first_line: usize) -> Result<Value, SnapshotError> {
-    serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
-        let inner = e.without_snippet();
-        let mut message = inner.to_string();
-        if let Some(loc) = inner.location() {
-            let line = usize::try_from(loc.line()).unwrap_or(0) + first_line - 1;
-            message = format!("line {line}, column {}: {message}", loc.column());
-        }
-        SnapshotError::Syntax {
-            at: at.clone(),
-            format: "YAML",
-            message: message.lines().next().unwrap_or_default().to_string(),
-        }
-    })
-}
-
-/// Cuts a YAML stream into pieces: documents, and the items of block-style `*List` documents.
-fn yaml_pieces<'a>(text: &'a str, origin: &str) -> Result<Vec<Piece<'a>>, SnapshotError> {
-    let mut pieces = Vec::new();
-    for (index, (first_line, doc)) in yaml_documents(text).into_iter().enumerate() {
-        let at = Location {
-            origin: origin.to_string(),
-            document: index + 1,
-            item: None,
-        };
-        if doc.lines().all(|l| {
-            let l = l.trim();
-            l.is_empty() || l.starts_with('#')
-        }) {
-            continue;
-        }
-        match list_items(doc, &at, first_line) {
-            Some(items) => pieces.extend(items),
-            None => pieces.push(Piece {
-                at,
-                first_line,
-                text: doc,
-            }),
-        }
-    }
-    Ok(pieces)
-}
-
-/// Splits a block-style `*List` document into its items, each a one-entry YAML sequence that
-/// parses alone. `None` when the document is not such a List; it is then parsed whole.
-fn list_items<'a>(doc: &'a str, at: &Location, first_line: usize) -> Option<Vec<Piece<'a>>> {
-    // Line offsets of the top-level `items:` key and of each column-0 `- ` entry below it.
-    let mut offset = 0;
-    let mut items_key: Option<(usize, usize)> = None;
-    let mut entries: Vec<(usize, usize)> = Vec::new();
-    let mut end = doc.len();
-    let mut rest = String::new();
-    for (n, line) in doc.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end();
-        match items_key {
-            None if bare == "items:" => items_key = Some((offset, n)),
-            None => rest.push_str(line),
-            Some(_) if end < doc.len() => rest.push_str(line),
-            Some(_) => {
-                if bare == "-" || bare.starts_with("- ") {
-                    entries.push((offset, n));
-                } else if !(bare.is_empty()
-                    || bare.starts_with(' ')
-                    || bare.starts_with('#')
-                    || (entries.is_empty() && bare == "[]"))
-                {
-                    end = offset;
-                    rest.push_str(line);
-                }
-            }
-        }
-        offset += line.len();
-    }
-    items_key?;
-    if entries.is_empty() {
-        return None;
-    }
-    // The document without its items must itself be a *List with no other `items`.
-    let header: Value = serde_saphyr::from_str_with_options(&rest, yaml_options()).ok()?;
-    let header = header.as_object()?;
-    if !is_list(header) || header.contains_key("items") {
-        return None;
-    }
-    let mut pieces = Vec::with_capacity(entries.len());
-    for (i, &(start, line)) in entries.iter().enumerate() {
-        let stop = entries.get(i + 1).map_or(end, |&(s, _)| s);
-        pieces.push(Piece {
-            at: Location {
-                item: Some(i),
-                ..at.clone()
-            },
-            first_line: first_line + line,
-            text: &doc[start..stop],
-        });
-    }
-    Some(pieces)
-}
-
-/// Splits a YAML stream at `---` / `...` document markers, keeping each document's first line
-/// number (1-based). Documents are counted from 1, an empty one before a leading `---` aside.
-fn yaml_documents(text: &str) -> Vec<(usize, &str)> {
-    let mut docs = Vec::new();
-    let mut start = 0;
-    let mut start_line = 1;
-    let mut offset = 0;
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let starts_doc = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
-        let ends_doc = bare == "..." || bare.starts_with("... ");
-        if starts_doc || ends_doc {
-            if n > 0 {
-                docs.push((start_line, &text[start..offset]));
-            }
-            if starts_doc {
-                // Content after "--- " on the marker line belongs to the new document.
-                start = offset + 3;
-                start_line = n + 1;
-            } else {
-                start = offset + line.len();
-                start_line = n + 2;
-            }
-        }
-        offset += line.len();
-    }
-    if !text[start..].trim().is_empty() {
-        docs.push((start_line, &text[start..]));
-    }
-    docs
 }
 
 /// Maps `f` over `items` on all cores, keeping order; small inputs stay on this thread.
@@ -406,80 +259,4 @@ fn not_an_object(at: &Location, v: &Value) -> SnapshotError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_documents_at_markers() {
-        let text = "a: 1\n---\nb: 2\n--- # c\nc: 3\n...\n";
-        let docs = yaml_documents(text);
-        let bodies: Vec<_> = docs.iter().map(|(_, d)| d.trim()).collect();
-        assert_eq!(bodies, vec!["a: 1", "b: 2", "# c\nc: 3"]);
-        assert_eq!(
-            docs.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
-            vec![1, 2, 4]
-        );
-    }
-
-    fn at() -> Location {
-        Location {
-            origin: "t".into(),
-            document: 1,
-            item: None,
-        }
-    }
-
-    #[test]
-    fn splits_block_lists_into_items() {
-        let doc = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: a}\n# note\n- apiVersion: v1\n  kind: Namespace\n  data: |\n    - not an item\n  metadata: {name: b}\nmetadata:\n  resourceVersion: \"\"\n";
-        let items = list_items(doc, &at(), 1).expect("a block List splits");
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].first_line, 4);
-        assert_eq!(items[1].first_line, 8);
-        assert!(
-            items[1].text.contains("- not an item"),
-            "block scalar stays in its item"
-        );
-        assert!(
-            !items[1].text.contains("resourceVersion"),
-            "trailing keys are not an item"
-        );
-        assert_eq!(items[1].at.item, Some(1));
-    }
-
-    #[test]
-    fn non_lists_and_flow_lists_are_parsed_whole() {
-        let cases = [
-            "kind: Pod\nitems:\n- a\n",
-            "apiVersion: v1\nkind: List\nitems: [{kind: Namespace}]\n",
-            "apiVersion: v1\nkind: List\nitems: []\n",
-        ];
-        for doc in cases {
-            assert!(list_items(doc, &at(), 1).is_none(), "{doc:?}");
-        }
-    }
-
-    #[test]
-    fn split_and_whole_parsing_agree() {
-        let doc = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: b\n    labels: {x: \"1\"}\nmetadata: {resourceVersion: \"\"}\n";
-        let names = |objs: Vec<Object>| -> Vec<String> {
-            objs.into_iter()
-                .map(|o| match o {
-                    Object::Namespace(ns) => ns.metadata.name.unwrap_or_default(),
-                    _ => String::from("?"),
-                })
-                .collect()
-        };
-        let split = names(parse_text(doc, "t", None).expect("split parse"));
-        let value = parse_yaml(doc, &at(), 1).expect("whole parse");
-        let whole = names(objects_of_value(value, &at(), None).expect("whole objects"));
-        assert_eq!(split, vec!["a", "b"]);
-        assert_eq!(split, whole);
-    }
-
-    #[test]
-    fn parallel_map_keeps_order() {
-        let out = parallel_map((0..1000).collect(), |i: i32| i * 2);
-        assert_eq!(out, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
-    }
-}
+mod tests;
