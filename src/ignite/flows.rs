@@ -5,7 +5,7 @@
 //! (to every other Ignite pod on each peer port, checked on both the sender's egress and the
 //! receiver's ingress) and configured extra flows.
 //!
-//! Alike pods are judged once, by a member of their class ([`super::classes`]).
+//! Alike pods are judged once, by a member of their class (see `classes.rs`).
 
 use std::{fmt, net::IpAddr};
 

@@ -1,7 +1,7 @@
 //! The webhook's routes: `POST /validate` and `POST /mutate`.
 //!
 //! Each request is read with limits (content type, size, time), answered by the same
-//! [`admission::review`](crate::admission::review) the `review` command uses, counted, and
+//! [`admission::review`] the `review` command uses, counted, and
 //! audited. A review with a readable uid is answered `200` with an AdmissionReview even when it
 //! is denied or malformed; one without gets `400` with a plain message; a wrong content type
 //! `415`, a body over the limit `413`, a body that does not arrive in time `408`.
