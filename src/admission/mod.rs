@@ -52,6 +52,21 @@ pub struct RequestInfo {
     pub name: String,
 }
 
+/// The request's facts from either parse — the typed fast path's request and kube-core's
+/// `AdmissionRequest` carry the API's field names — through the one [`RequestInfo::new`].
+macro_rules! request_info {
+    ($req:expr) => {
+        RequestInfo::new(
+            &$req.uid,
+            &$req.operation,
+            $req.dry_run,
+            &$req.user_info,
+            $req.namespace.as_deref(),
+            &$req.name,
+        )
+    };
+}
+
 /// How a review is answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReviewOptions {
@@ -115,14 +130,7 @@ fn decide_typed(
     req: TypedRequest,
     options: ReviewOptions,
 ) -> Reviewed {
-    let info = RequestInfo::new(
-        &req.uid,
-        &req.operation,
-        req.dry_run,
-        &req.user_info,
-        req.namespace.as_deref(),
-        &req.name,
-    );
+    let info = request_info!(req);
     let Some(operation) = operation(&req.operation) else {
         return answer(info, allowed(&req.uid), None, None);
     };
@@ -255,14 +263,7 @@ fn review_careful(
         Ok(r) => r,
         Err(_) => return invalid(Some(uid), "the AdmissionReview has no request".into()),
     };
-    let info = RequestInfo::new(
-        &req.uid,
-        &req.operation,
-        req.dry_run,
-        &req.user_info,
-        req.namespace.as_deref(),
-        &req.name,
-    );
+    let info = request_info!(req);
     let uid = req.uid.clone();
     let refuse =
         |msg: String, code: u16| answer(info.clone(), deny(&uid, &msg, code), None, Some(msg));

@@ -11,45 +11,36 @@ use kube::Resource;
 /// A Pod as the live view keeps it: only what the engine reads. Watching this type instead of
 /// the full Pod means the rest of each pod is skipped while decoding and never stored.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default)]
 pub struct SlimPod {
     pub metadata: ObjectMeta,
-    #[serde(default)]
     pub spec: Option<SlimPodSpec>,
-    #[serde(default)]
     pub status: Option<SlimPodStatus>,
 }
 
 /// The pod spec fields the engine reads.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SlimPodSpec {
-    #[serde(default)]
     pub containers: Vec<SlimContainer>,
-    #[serde(default)]
     pub init_containers: Vec<SlimContainer>,
-    #[serde(default)]
     pub host_network: Option<bool>,
 }
 
 /// A container's name, ports and restart policy (restartable init containers are sidecars).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SlimContainer {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub ports: Option<Vec<k8s_openapi::api::core::v1::ContainerPort>>,
-    #[serde(default)]
     pub restart_policy: Option<String>,
 }
 
 /// The pod status fields the engine reads.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct SlimPodStatus {
-    #[serde(default)]
     pub pod_ip: Option<String>,
-    #[serde(default)]
     pub pod_ips: Option<Vec<k8s_openapi::api::core::v1::PodIP>>,
 }
 

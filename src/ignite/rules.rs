@@ -147,13 +147,18 @@ pub fn api_server_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
         .collect()
 }
 
+/// The other Ignite pods of the policy's namespace.
+fn ignite_peers(cfg: &Compiled) -> Option<Vec<NetworkPolicyPeer>> {
+    Some(vec![NetworkPolicyPeer {
+        pod_selector: Some(ignite_selector(cfg)),
+        ..Default::default()
+    }])
+}
+
 /// Egress to the other Ignite pods on the peer ports.
 pub fn peer_egress_rule(cfg: &Compiled) -> NetworkPolicyEgressRule {
     NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            pod_selector: Some(ignite_selector(cfg)),
-            ..Default::default()
-        }]),
+        to: ignite_peers(cfg),
         ports: Some(peer_ports(cfg)),
     }
 }
@@ -161,10 +166,7 @@ pub fn peer_egress_rule(cfg: &Compiled) -> NetworkPolicyEgressRule {
 /// Ingress from the other Ignite pods on the peer ports.
 pub fn peer_ingress_rule(cfg: &Compiled) -> NetworkPolicyIngressRule {
     NetworkPolicyIngressRule {
-        from: Some(vec![NetworkPolicyPeer {
-            pod_selector: Some(ignite_selector(cfg)),
-            ..Default::default()
-        }]),
+        from: ignite_peers(cfg),
         ports: Some(peer_ports(cfg)),
     }
 }

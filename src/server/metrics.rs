@@ -57,59 +57,59 @@ impl Metrics {
     /// Registers every metric; audit counters are read from the writer's counters at scrape time.
     pub fn new(audit: Arc<AuditCounters>) -> Self {
         let mut registry = Registry::with_prefix("ignite_netpol");
-        let reviews = Family::<ReviewLabels, Counter>::default();
-        registry.register(
+        let reviews = registered(
+            &mut registry,
             "reviews",
             "Admission reviews answered, by path, operation and verdict",
-            reviews.clone(),
+            Family::<ReviewLabels, Counter>::default(),
         );
-        let latency = Histogram::new(LATENCY_BUCKETS);
-        registry.register(
+        let latency = registered(
+            &mut registry,
             "review_duration_seconds",
             "Time from request to answer",
-            latency.clone(),
+            Histogram::new(LATENCY_BUCKETS),
         );
-        let cert_reloads = Family::<ReloadLabels, Counter>::default();
-        registry.register(
+        let cert_reloads = registered(
+            &mut registry,
             "tls_certificate_reloads",
             "Serving certificate reloads, by result",
-            cert_reloads.clone(),
+            Family::<ReloadLabels, Counter>::default(),
         );
-        let audit_written = Counter::default();
-        registry.register(
+        let audit_written = registered(
+            &mut registry,
             "audit_records_written",
             "Audit records written",
-            audit_written.clone(),
+            Counter::default(),
         );
-        let audit_dropped = Counter::default();
-        registry.register(
+        let audit_dropped = registered(
+            &mut registry,
             "audit_records_dropped",
             "Audit records dropped because the queue was full",
-            audit_dropped.clone(),
+            Counter::default(),
         );
-        let audit_lost = Counter::default();
-        registry.register(
+        let audit_lost = registered(
+            &mut registry,
             "audit_records_lost",
             "Audit records that could not be written (a full disk, an I/O error)",
-            audit_lost.clone(),
+            Counter::default(),
         );
-        let audit_errors = Counter::default();
-        registry.register(
+        let audit_errors = registered(
+            &mut registry,
             "audit_write_errors",
             "Errors writing or flushing the audit log",
-            audit_errors.clone(),
+            Counter::default(),
         );
-        let snapshot_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
+        let snapshot_age = registered(
+            &mut registry,
             "snapshot_age_seconds",
             "Age of the cluster view decisions are made on",
-            snapshot_age.clone(),
+            Gauge::<f64, std::sync::atomic::AtomicU64>::default(),
         );
-        let view_gaps = Family::<FlowLabels, Gauge>::default();
-        registry.register(
+        let view_gaps = registered(
+            &mut registry,
             "view_gaps",
             "Targets the cluster view lacks, by flow kind: changes that isolate Ignite's egress cannot be proven safe until the configuration names them",
-            view_gaps.clone(),
+            Family::<FlowLabels, Gauge>::default(),
         );
         let reconcile = ReconcileMetrics::default();
         reconcile.register(&mut registry);
@@ -187,6 +187,15 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Registers `metric` under `name` and hands it back (the registry keeps a clone).
+fn registered<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Raises a counter to a total kept elsewhere.
