@@ -272,8 +272,7 @@ pub fn decide(
                     decision.verdict = Verdict::Patched;
                     let others = compiled.as_ref().is_some_and(|p| {
                         env.cluster.pods_in(req.namespace).any(|pod| {
-                            p.pod_selector.matches(&pod.labels)
-                                && !cfg.ignite_pods.iter().any(|s| s.matches(&pod.labels))
+                            p.pod_selector.matches(&pod.labels) && !scope::is_ignite(cfg, pod)
                         })
                     });
                     if others {

@@ -2,7 +2,7 @@
 //! them in the `ignite-netpol.io/managed-rules` annotation, so they can be found and kept
 //! current later. Operations are built as typed `json_patch` values and only then encoded.
 
-use json_patch::{AddOperation, Patch, PatchOperation};
+use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation, TestOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::{Deserialize, Serialize};
@@ -38,8 +38,23 @@ pub fn managed_rules(policy: &Value) -> Vec<ManagedRule> {
         .unwrap_or_default()
 }
 
-fn add(tokens: &[&str], value: Value) -> PatchOperation {
+/// The typed operations every patch of ours is made of, at a path given as unescaped tokens.
+pub(super) fn add(tokens: &[&str], value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+pub(super) fn replace(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Replace(ReplaceOperation {
+        path: PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+pub(super) fn test(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Test(TestOperation {
         path: PointerBuf::from_tokens(tokens.iter().copied()),
         value,
     })

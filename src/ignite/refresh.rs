@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use json_patch::{Patch, PatchOperation, ReplaceOperation, TestOperation};
-use jsonptr::PointerBuf;
+use json_patch::Patch;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde_json::Value;
 
@@ -16,7 +15,7 @@ use super::{
     config::Compiled,
     environment::Environment,
     flows::FlowKind,
-    patch::{MANAGED_RULES_ANNOTATION, ManagedRule, managed_rules},
+    patch::{self, MANAGED_RULES_ANNOTATION, ManagedRule, managed_rules},
     rules,
 };
 use crate::policy::Direction;
@@ -39,10 +38,6 @@ fn desired(kind: FlowKind, direction: Direction, env: &Environment, cfg: &Compil
     }
 }
 
-fn pointer(tokens: &[&str]) -> PointerBuf {
-    PointerBuf::from_tokens(tokens.iter().copied())
-}
-
 /// The patch that brings a policy's managed rules up to date with the cluster — `None` when they
 /// are current. It starts with a `test` of the resourceVersion, so a policy someone edited
 /// meanwhile is never clobbered.
@@ -53,10 +48,10 @@ pub fn refresh_managed(np: &NetworkPolicy, env: &Environment, cfg: &Compiled) ->
         return None;
     }
     let resource_version = np.metadata.resource_version.clone()?;
-    let mut ops = vec![PatchOperation::Test(TestOperation {
-        path: pointer(&["metadata", "resourceVersion"]),
-        value: Value::String(resource_version),
-    })];
+    let mut ops = vec![patch::test(
+        &["metadata", "resourceVersion"],
+        Value::String(resource_version),
+    )];
     let mut recorded: Vec<ManagedRule> = Vec::new();
     for (direction, key) in [
         (Direction::Egress, "egress"),
@@ -118,10 +113,7 @@ pub fn refresh_managed(np: &NetworkPolicy, env: &Environment, cfg: &Compiled) ->
             }
         }
         if rebuilt != current {
-            ops.push(PatchOperation::Replace(ReplaceOperation {
-                path: pointer(&["spec", key]),
-                value: Value::Array(rebuilt),
-            }));
+            ops.push(patch::replace(&["spec", key], Value::Array(rebuilt)));
         }
     }
     let mut before = managed.clone();
@@ -129,10 +121,11 @@ pub fn refresh_managed(np: &NetworkPolicy, env: &Environment, cfg: &Compiled) ->
     before.sort_by_key(key);
     recorded.sort_by_key(key);
     if recorded != before {
-        ops.push(PatchOperation::Replace(ReplaceOperation {
-            path: pointer(&["metadata", "annotations", MANAGED_RULES_ANNOTATION]),
-            value: Value::String(serde_json::to_string(&recorded).unwrap_or_default()),
-        }));
+        let annotation = Value::String(serde_json::to_string(&recorded).unwrap_or_default());
+        ops.push(patch::replace(
+            &["metadata", "annotations", MANAGED_RULES_ANNOTATION],
+            annotation,
+        ));
     }
     (ops.len() > 1).then_some(Patch(ops))
 }
