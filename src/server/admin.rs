@@ -1,7 +1,7 @@
 //! The plain-HTTP admin port: `/healthz` (the process answers), `/readyz` (the cluster view is
 //! loaded), `/metrics` (Prometheus text format).
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -23,7 +23,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Acquire) {
+    if state.readiness.is_ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (

@@ -15,13 +15,7 @@ mod state;
 pub mod tls;
 pub mod webhook;
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -232,8 +226,7 @@ impl Server {
         }
         tracing::info!("Shutting down: no new connections; finishing in-flight reviews");
         drop(webhook);
-        state.ready.store(false, Ordering::Release);
-        state.draining.store(true, Ordering::Release);
+        state.readiness.begin_drain();
         drop(h1_open);
         let h1_done = async move {
             // Busy connections end after their next answer; idle ones get a moment to be used.

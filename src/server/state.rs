@@ -59,12 +59,7 @@ pub struct AppState {
     pub view: ArcSwap<ClusterView>,
     pub config: Compiled,
     pub metrics: Metrics,
-    /// Readiness for probes: synced and not shutting down.
-    pub ready: AtomicBool,
-    /// The cluster view has been loaded at least once.
-    pub synced: AtomicBool,
-    /// Shutting down: HTTP/1.1 answers say `Connection: close`.
-    pub draining: AtomicBool,
+    pub readiness: Readiness,
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
     /// Where records go; `None` once closed at shutdown (so the writer drains and ends).
@@ -81,6 +76,37 @@ impl AuditSink for AppState {
             Some(s) => s.record(record),
             None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
         }
+    }
+}
+
+/// Where the server is in its life: the view synced, ready for probes, draining at shutdown.
+#[derive(Debug)]
+pub struct Readiness {
+    ready: AtomicBool,
+    synced: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Readiness {
+    /// Ready for probes: synced and not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The cluster view has been loaded at least once.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    /// Shutting down: HTTP/1.1 answers say `Connection: close`.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// SIGTERM: not ready any more, and draining.
+    pub fn begin_drain(&self) {
+        self.ready.store(false, Ordering::Release);
+        self.draining.store(true, Ordering::Release);
     }
 }
 
@@ -110,9 +136,11 @@ impl AppState {
             }),
             config,
             metrics,
-            ready: AtomicBool::new(answering.ready),
-            synced: AtomicBool::new(answering.ready),
-            draining: AtomicBool::new(false),
+            readiness: Readiness {
+                ready: AtomicBool::new(answering.ready),
+                synced: AtomicBool::new(answering.ready),
+                draining: AtomicBool::new(false),
+            },
             limits: answering.limits,
             on_unsynced: answering.on_unsynced,
             audit: RwLock::new(Some(audit)),
@@ -165,7 +193,7 @@ impl AppState {
             env,
             loaded: Instant::now(),
         }));
-        self.synced.store(true, Ordering::Release);
-        self.ready.store(true, Ordering::Release);
+        self.readiness.synced.store(true, Ordering::Release);
+        self.readiness.ready.store(true, Ordering::Release);
     }
 }

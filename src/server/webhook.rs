@@ -44,7 +44,7 @@ async fn close_when_draining(
 ) -> Response {
     let http1 = req.version() < Version::HTTP_2;
     let mut response = next.run(req).await;
-    if http1 && state.draining.load(std::sync::atomic::Ordering::Acquire) {
+    if http1 && state.readiness.is_draining() {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -177,7 +177,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
         }
         Ok(Ok(body)) => body,
     };
-    if !state.synced.load(std::sync::atomic::Ordering::Acquire) {
+    if !state.readiness.is_synced() {
         return unsynced(state, &body);
     }
     let view = state.view.load_full();
