@@ -13,7 +13,7 @@ use std::{
     sync::{
         Arc,
         atomic::Ordering,
-        mpsc::{Receiver, RecvTimeoutError, sync_channel},
+        mpsc::{Receiver, TryRecvError, sync_channel},
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -231,29 +231,41 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// How often the writer takes what has been queued. Handlers never wake it: a send only puts
+/// the record in the queue (a wake-up per record cost the request path more than the record
+/// itself), and the writer drains the queue on its own clock, so a record waits at most this
+/// long, plus the flush interval, before it is written.
+const POLL: Duration = Duration::from_millis(10);
+
 fn run(rx: Receiver<AuditRecord>, mut sink: Sink, config: &AuditConfig, counters: &AuditCounters) {
     let mut next_flush = Instant::now() + config.flush_every;
     let mut line = Vec::with_capacity(1024);
     loop {
-        let wait = next_flush.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(record) => {
-                line.clear();
-                if serde_json::to_writer(&mut line, &record).is_err() {
-                    counters.lost.fetch_add(1, Ordering::Relaxed);
-                    counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                    continue;
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(record) => {
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &record).is_err() {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        counters.write_errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    line.push(b'\n');
+                    sink.push(&line, config, counters);
                 }
-                line.push(b'\n');
-                sink.push(&line, config, counters);
+                Err(TryRecvError::Empty) => break false,
+                Err(TryRecvError::Disconnected) => break true,
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if closed {
+            break;
         }
         if Instant::now() >= next_flush {
             sink.flush(counters);
             next_flush = Instant::now() + config.flush_every;
         }
+        let until_flush = next_flush.saturating_duration_since(Instant::now());
+        std::thread::sleep(POLL.min(until_flush).max(Duration::from_millis(1)));
     }
     sink.flush(counters);
 }

@@ -190,6 +190,10 @@ impl Server {
                             continue;
                         }
                     };
+                    // An answer is one small write: send it now, not after Nagle's delay.
+                    if let Err(error) = tcp.set_nodelay(true) {
+                        tracing::debug!(%error, %peer, "Cannot set TCP_NODELAY");
+                    }
                     let acceptor = acceptor.clone();
                     let service = TowerToHyperService::new(app.clone());
                     let builder = builder.clone();
