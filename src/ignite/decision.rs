@@ -139,13 +139,8 @@ pub fn decide(
     );
     let mut warnings: Vec<String> = label_warning.into_iter().collect();
     // Ignite under other labels is never judged silently, whatever the mode resolved to — unless
-    // the namespace is explicitly off.
-    let labelled = env
-        .cluster
-        .namespace(req.namespace)
-        .is_some_and(|ns| ns.labels.contains_key(&cfg.config.mode_label));
-    let explicitly_off = mode == Mode::Off && (req.mode.is_some() || labelled);
-    if !explicitly_off {
+    // the namespace was turned off on purpose.
+    if !scope::turned_off(&env.cluster, cfg, req.namespace, req.mode) {
         warnings.extend(scope::suspect_warning(
             cfg,
             &scope::suspect_pods(&env.cluster, cfg, req.namespace),

@@ -60,12 +60,8 @@ pub fn scan(env: &Environment, cfg: &Compiled) -> Vec<NamespaceReport> {
             .iter()
             .map(|p| format!("{}/{}", p.namespace, p.name))
             .collect();
-        let labelled_off = mode == Mode::Off
-            && env
-                .cluster
-                .namespace(ns)
-                .is_some_and(|n| n.labels.contains_key(&cfg.config.mode_label));
-        if labelled_off || (ignite.is_empty() && unmatched.is_empty()) {
+        let turned_off = scope::turned_off(&env.cluster, cfg, ns, None);
+        if turned_off || (ignite.is_empty() && unmatched.is_empty()) {
             continue;
         }
         let report = if ignite.is_empty() {

@@ -84,10 +84,7 @@ pub fn namespace_mode(
     if let Some(mode) = requested {
         return (mode, None);
     }
-    let label = cluster
-        .namespace(namespace)
-        .and_then(|ns| ns.labels.get(&cfg.config.mode_label));
-    match label {
+    match mode_label(cluster, cfg, namespace) {
         Some(value) => match value.parse() {
             Ok(mode) => (mode, None),
             Err(_) => (
@@ -101,6 +98,28 @@ pub fn namespace_mode(
         None if has_ignite => (cfg.config.default_mode, None),
         None => (Mode::Off, None),
     }
+}
+
+/// Whether the namespace was turned off on purpose — by the caller or by its label — rather than
+/// being off for want of Ignite pods (where pods that look like Ignite are still worth a word).
+pub fn turned_off(
+    cluster: &Cluster,
+    cfg: &Compiled,
+    namespace: &str,
+    requested: Option<Mode>,
+) -> bool {
+    match requested {
+        Some(mode) => mode == Mode::Off,
+        None => mode_label(cluster, cfg, namespace)
+            .and_then(|value| value.parse().ok())
+            .is_some_and(|mode: Mode| mode == Mode::Off),
+    }
+}
+
+fn mode_label<'a>(cluster: &'a Cluster, cfg: &Compiled, namespace: &str) -> Option<&'a String> {
+    cluster
+        .namespace(namespace)
+        .and_then(|ns| ns.labels.get(&cfg.config.mode_label))
 }
 
 #[cfg(test)]
