@@ -313,3 +313,66 @@ fn review_3k_seed(bencher: divan::Bencher) {
         serde_json::to_vec(&ignite_netpol::admission::to_json(&reviewed.response)).expect("encodes")
     });
 }
+
+/// An audit sink that encodes each record as the writer thread does and keeps nothing.
+#[derive(Debug, Default)]
+struct EncodeOnly;
+
+impl ignite_netpol::audit::AuditSink for EncodeOnly {
+    fn record(&self, record: ignite_netpol::audit::AuditRecord) {
+        let mut line = serde_json::to_vec(&record).expect("record encodes");
+        line.push(b'\n');
+        black_box(line);
+    }
+}
+
+/// The same review through the webhook's router in process (no socket, no TLS): body read with
+/// its limits, review, answer, metrics, span and an audit record encoded — what `serve` adds to
+/// `review_3k_seed` short of the connection.
+#[divan::bench]
+fn router_3k_seed(bencher: divan::Bencher) {
+    use ignite_netpol::server::{Answering, AppState, Limits, Metrics, OnUnsynced, router};
+    use tower::ServiceExt;
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
+        .expect("seed loads");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let answering = Answering {
+        limits: Limits {
+            max_body: 1 << 20,
+            body_timeout: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(5),
+        },
+        on_unsynced: OnUnsynced::Deny,
+        ready: true,
+    };
+    let metrics = Metrics::new(std::sync::Arc::new(Default::default()));
+    let state = std::sync::Arc::new(AppState::new(
+        env,
+        cfg,
+        metrics,
+        answering,
+        std::sync::Arc::new(EncodeOnly),
+    ));
+    let app = router(state);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let body = axum::body::Bytes::from_static(include_bytes!("review-3k.json"));
+    bencher.bench(|| {
+        let request = axum::http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .expect("request");
+        runtime.block_on(async {
+            let response = app.clone().oneshot(request).await.expect("answers");
+            assert!(response.status().is_success());
+            axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .expect("body")
+        })
+    });
+}

@@ -9,11 +9,11 @@
 
 pub mod audit;
 pub mod response;
+mod wire;
 
 use response::{allowed, deny, respond};
 pub use response::{to_bytes, to_json};
 
-use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::{
     DynamicObject,
@@ -60,7 +60,8 @@ macro_rules! request_info {
             &$req.uid,
             &$req.operation,
             $req.dry_run,
-            &$req.user_info,
+            $req.user_info.username.as_deref(),
+            $req.user_info.groups.as_deref(),
             $req.namespace.as_deref(),
             &$req.name,
         )
@@ -97,11 +98,20 @@ struct TypedRequest {
     namespace: Option<String>,
     operation: KubeOperation,
     #[serde(default)]
-    user_info: UserInfo,
-    #[serde(default)]
+    user_info: TypedUser,
+    /// Decoded slim: what the decision reads (see [`wire`]).
+    #[serde(default, deserialize_with = "wire::slim_policy")]
     object: Option<NetworkPolicy>,
     #[serde(default)]
     dry_run: bool,
+}
+
+/// Who asked: the two fields the audit log records (`uid` and `extra` are skipped unread).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct TypedUser {
+    username: Option<String>,
+    groups: Option<Vec<String>>,
 }
 
 /// Reviews a raw AdmissionReview body. A well-formed NetworkPolicy review is read in one typed
@@ -346,7 +356,8 @@ impl RequestInfo {
         uid: &str,
         operation: &KubeOperation,
         dry_run: bool,
-        user: &UserInfo,
+        username: Option<&str>,
+        groups: Option<&[String]>,
         namespace: Option<&str>,
         name: &str,
     ) -> Self {
@@ -359,8 +370,8 @@ impl RequestInfo {
                 KubeOperation::Connect => AuditOperation::Connect,
             },
             dry_run,
-            username: user.username.clone(),
-            groups: user.groups.clone().unwrap_or_default(),
+            username: username.map(str::to_string),
+            groups: groups.map(<[String]>::to_vec).unwrap_or_default(),
             namespace: namespace.unwrap_or_default().to_string(),
             name: name.to_string(),
         }
