@@ -56,35 +56,59 @@ pub struct Sent {
     pub latency_us: u64,
 }
 
-/// The record of one answered request on `path`.
-pub fn record(path: &str, reviewed: Option<&Reviewed>, sent: Sent) -> AuditRecord {
-    let decision = reviewed.and_then(|r| r.decision.as_ref());
-    let info = reviewed.and_then(|r| r.request.as_ref());
-    AuditRecord {
+/// The record of one answered request on `path`, taking what it records from the outcome.
+pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord {
+    let (info, decision) = match reviewed {
+        Some(r) => (r.request, r.decision),
+        None => (None, None),
+    };
+    let (uid, operation, dry_run, username, groups, namespace, request_name) = match info {
+        Some(i) => (
+            i.uid,
+            i.operation,
+            i.dry_run,
+            i.username,
+            i.groups,
+            i.namespace,
+            Some(i.name),
+        ),
+        None => (
+            sent.uid.unwrap_or_default(),
+            AuditOperation::Unknown,
+            false,
+            None,
+            Vec::new(),
+            String::new(),
+            None,
+        ),
+    };
+    let mut record = AuditRecord {
         time: now(),
         path: path.to_string(),
-        uid: info.map(|i| i.uid.clone()).or(sent.uid).unwrap_or_default(),
-        operation: info.map_or(AuditOperation::Unknown, |i| i.operation),
-        dry_run: info.is_some_and(|i| i.dry_run),
-        user: AuditUser {
-            username: info.and_then(|i| i.username.clone()),
-            groups: info.map(|i| i.groups.clone()).unwrap_or_default(),
-        },
-        namespace: info.map(|i| i.namespace.clone()).unwrap_or_default(),
-        name: decision
-            .map(|d| d.name.clone())
-            .or_else(|| info.map(|i| i.name.clone()))
-            .unwrap_or_default(),
-        mode: decision.map(|d| d.mode.into()),
-        verdict: decision.map_or(AuditVerdict::Invalid, |d| d.verdict.into()),
-        missing: decision
-            .map(|d| d.missing.iter().map(AuditFlow::from).collect())
-            .unwrap_or_default(),
-        unverified: decision.map(|d| d.unverified.clone()).unwrap_or_default(),
-        patch: decision.and_then(|d| d.patch.clone()),
-        warnings: decision.map(|d| d.warnings.clone()).unwrap_or_default(),
+        uid,
+        operation,
+        dry_run,
+        user: AuditUser { username, groups },
+        namespace,
+        name: request_name.unwrap_or_default(),
+        mode: None,
+        verdict: AuditVerdict::Invalid,
+        missing: Vec::new(),
+        unverified: Vec::new(),
+        patch: None,
+        warnings: Vec::new(),
         error: sent.error,
         status: sent.status,
         latency_us: sent.latency_us,
+    };
+    if let Some(d) = decision {
+        record.missing = d.missing.iter().map(AuditFlow::from).collect();
+        record.name = d.name;
+        record.mode = Some(d.mode.into());
+        record.verdict = d.verdict.into();
+        record.unverified = d.unverified;
+        record.patch = d.patch;
+        record.warnings = d.warnings;
     }
+    record
 }

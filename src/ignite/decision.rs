@@ -115,12 +115,8 @@ pub fn decide(
     let compiled = req
         .object
         .map(|np| {
-            let mut np = np.clone();
-            np.metadata.namespace = Some(req.namespace.to_string());
-            if np.metadata.name.is_none() {
-                np.metadata.name = Some(req.name.to_string());
-            }
-            Policy::compile(&np)
+            let name = np.metadata.name.as_deref().unwrap_or(req.name);
+            Policy::compile_as(np, req.namespace, name)
         })
         .transpose()
         .map_err(|error| InvalidPolicy {

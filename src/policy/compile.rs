@@ -78,13 +78,20 @@ impl Policy {
         let namespace = np
             .metadata
             .namespace
-            .clone()
+            .as_deref()
             .ok_or_else(|| FieldError::new("metadata.namespace", "must be set"))?;
         let name = np
             .metadata
             .name
-            .clone()
+            .as_deref()
             .ok_or_else(|| FieldError::new("metadata.name", "must be set"))?;
+        Self::compile_as(np, namespace, name)
+    }
+
+    /// Compiles a NetworkPolicy as `namespace/name`, whatever its metadata says — an
+    /// AdmissionReview's object may lack both; the request carries them.
+    pub fn compile_as(np: &NetworkPolicy, namespace: &str, name: &str) -> Result<Self, FieldError> {
+        let (namespace, name) = (namespace.to_string(), name.to_string());
         let spec = np
             .spec
             .as_ref()

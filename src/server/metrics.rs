@@ -19,9 +19,9 @@ use crate::{
 /// The labels of a review.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReviewLabels {
-    pub path: String,
-    pub operation: String,
-    pub verdict: String,
+    pub path: &'static str,
+    pub operation: &'static str,
+    pub verdict: &'static str,
 }
 
 /// The labels of a certificate reload.
@@ -130,12 +130,18 @@ impl Metrics {
     }
 
     /// Counts one review.
-    pub fn review(&self, path: &str, operation: &str, verdict: &str, started: Instant) {
+    pub fn review(
+        &self,
+        path: &'static str,
+        operation: &'static str,
+        verdict: &'static str,
+        started: Instant,
+    ) {
         self.reviews
             .get_or_create(&ReviewLabels {
-                path: path.to_string(),
-                operation: operation.to_string(),
-                verdict: verdict.to_string(),
+                path,
+                operation,
+                verdict,
             })
             .inc();
         self.latency.observe(started.elapsed().as_secs_f64());

@@ -87,7 +87,7 @@ impl Answer {
 
 /// One review in its span: `uid`, `namespace`, `name`, `operation` and `verdict` are recorded
 /// once known, so every event of the review carries them.
-async fn handle(state: &AppState, path: &str, validating: bool, req: Request) -> Response {
+async fn handle(state: &AppState, path: &'static str, validating: bool, req: Request) -> Response {
     use tracing::{Instrument, field::Empty};
     let span = tracing::info_span!(
         "review",
@@ -103,7 +103,12 @@ async fn handle(state: &AppState, path: &str, validating: bool, req: Request) ->
         .await
 }
 
-async fn serve_review(state: &AppState, path: &str, validating: bool, req: Request) -> Response {
+async fn serve_review(
+    state: &AppState,
+    path: &'static str,
+    validating: bool,
+    req: Request,
+) -> Response {
     let started = Instant::now();
     let answer =
         match tokio::time::timeout(state.limits.request_timeout, answer(state, validating, req))
@@ -278,7 +283,7 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// Counts and audits one answered request.
 fn account(
     state: &AppState,
-    path: &str,
+    path: &'static str,
     started: Instant,
     reviewed: Option<Reviewed>,
     uid: Option<String>,
@@ -292,7 +297,7 @@ fn account(
         uid,
         latency_us,
     };
-    let record = admission::audit::record(path, reviewed.as_ref(), sent);
+    let record = admission::audit::record(path, reviewed, sent);
     state.metrics.review(
         path,
         record.operation.as_str(),
