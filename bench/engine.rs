@@ -295,17 +295,23 @@ fn decision_1000_policies_100_ignite_pods(bencher: divan::Bencher) {
     bencher.bench(|| decide(env, cfg, black_box(&request)));
 }
 
-/// One whole review of the ~3 KB NetworkPolicy CREATE of `bench/review-3k.json` on the seed
-/// cluster: parse, decide, build and encode the answer — the webhook's work per request minus
-/// TLS and HTTP.
-#[divan::bench]
-fn review_3k_seed(bencher: divan::Bencher) {
+/// The seed cluster's model with the default configuration.
+fn seed() -> (Compiled, Environment) {
     let mut snapshot = ClusterSnapshot::default();
     snapshot
         .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
         .expect("seed loads");
     let cfg = Compiled::default();
     let env = Environment::build(&snapshot, &cfg).expect("model");
+    (cfg, env)
+}
+
+/// One whole review of the ~3 KB NetworkPolicy CREATE of `bench/review-3k.json` on the seed
+/// cluster: parse, decide, build and encode the answer — the webhook's work per request minus
+/// TLS and HTTP.
+#[divan::bench]
+fn review_3k_seed(bencher: divan::Bencher) {
+    let (cfg, env) = seed();
     let body = include_bytes!("review-3k.json");
     bencher.bench(|| {
         let reviewed =
@@ -333,12 +339,7 @@ impl ignite_netpol::audit::AuditSink for EncodeOnly {
 fn router_3k_seed(bencher: divan::Bencher) {
     use ignite_netpol::server::{Answering, AppState, Limits, Metrics, OnUnsynced, router};
     use tower::ServiceExt;
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
-        .expect("seed loads");
-    let cfg = Compiled::default();
-    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let (cfg, env) = seed();
     let answering = Answering {
         limits: Limits {
             max_body: 1 << 20,

@@ -58,39 +58,19 @@ pub struct Sent {
 
 /// The record of one answered request on `path`, taking what it records from the outcome.
 pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord {
-    let (info, decision) = match reviewed {
-        Some(r) => (r.request, r.decision),
-        None => (None, None),
-    };
-    let (uid, operation, dry_run, username, groups, namespace, request_name) = match info {
-        Some(i) => (
-            i.uid,
-            i.operation,
-            i.dry_run,
-            i.username,
-            i.groups,
-            i.namespace,
-            Some(i.name),
-        ),
-        None => (
-            sent.uid.unwrap_or_default(),
-            AuditOperation::Unknown,
-            false,
-            None,
-            Vec::new(),
-            String::new(),
-            None,
-        ),
-    };
+    let (info, decision) = reviewed.map_or((None, None), |r| (r.request, r.decision));
     let mut record = AuditRecord {
         time: now(),
         path: path.to_string(),
-        uid,
-        operation,
-        dry_run,
-        user: AuditUser { username, groups },
-        namespace,
-        name: request_name.unwrap_or_default(),
+        uid: sent.uid.unwrap_or_default(),
+        operation: AuditOperation::Unknown,
+        dry_run: false,
+        user: AuditUser {
+            username: None,
+            groups: Vec::new(),
+        },
+        namespace: String::new(),
+        name: String::new(),
         mode: None,
         verdict: AuditVerdict::Invalid,
         missing: Vec::new(),
@@ -101,6 +81,17 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
         status: sent.status,
         latency_us: sent.latency_us,
     };
+    if let Some(i) = info {
+        record.uid = i.uid;
+        record.operation = i.operation;
+        record.dry_run = i.dry_run;
+        record.user = AuditUser {
+            username: i.username,
+            groups: i.groups,
+        };
+        record.namespace = i.namespace;
+        record.name = i.name;
+    }
     if let Some(d) = decision {
         record.missing = d.missing.iter().map(AuditFlow::from).collect();
         record.name = d.name;
