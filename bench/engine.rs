@@ -19,6 +19,11 @@ use ignite_netpol::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
+/// The rotating body set of `bench/webhook.sh`, built in process.
+#[allow(dead_code)]
+#[path = "mix.rs"]
+mod mix;
+
 const APPS: usize = 50;
 
 fn main() {
@@ -317,6 +322,36 @@ fn review_3k_seed(bencher: divan::Bencher) {
         let reviewed =
             ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
         serde_json::to_vec(&ignite_netpol::admission::to_json(&reviewed.response)).expect("encodes")
+    });
+}
+
+/// `review_3k_seed` over `bench/mix.rs`'s 1,000 distinct reviews in turn (20 Ignite
+/// namespaces, CREATE/UPDATE/DELETE, about half denied with the full explanation): the figure
+/// per review the rotating load of `bench/webhook.sh` should show.
+#[divan::bench]
+fn review_mix_1000(bencher: divan::Bencher) {
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
+        .expect("seed loads");
+    snapshot
+        .add_text(&mix::cluster().to_string(), "mix")
+        .expect("mix cluster loads");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let bodies: Vec<Vec<u8>> = (0..1000)
+        .map(|i| serde_json::to_vec(&mix::review(i)).expect("encodes"))
+        .collect();
+    let mut next = 0;
+    bencher.bench_local(|| {
+        next = (next + 1) % bodies.len();
+        let reviewed = ignite_netpol::admission::review(
+            &env,
+            &cfg,
+            black_box(&bodies[next]),
+            Default::default(),
+        );
+        ignite_netpol::admission::to_bytes(&reviewed.response).expect("encodes")
     });
 }
 

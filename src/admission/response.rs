@@ -46,11 +46,7 @@ pub fn respond(uid: &str, d: &Decision) -> AdmissionResponse {
 }
 
 fn audit_annotations(d: &Decision) -> HashMap<String, String> {
-    let verdict = serde_json::to_value(d.verdict)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let mut a = HashMap::from([("verdict".to_string(), verdict)]);
+    let mut a = HashMap::from([("verdict".to_string(), d.verdict.as_str().to_string())]);
     if !d.missing.is_empty() {
         a.insert("missing".into(), kinds(&d.missing));
     }

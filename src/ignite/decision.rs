@@ -56,6 +56,18 @@ pub enum Verdict {
     Warned,
 }
 
+impl Verdict {
+    /// The name the wire and the audit log use (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Denied => "denied",
+            Self::Patched => "patched",
+            Self::Warned => "warned",
+        }
+    }
+}
+
 /// A decision with everything needed to explain it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
@@ -336,4 +348,21 @@ pub fn short(s: &str) -> String {
     let mut out: String = s.chars().take(MAX_WARNING - 1).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn verdict_names_are_the_serialised_ones() {
+        for v in [
+            Verdict::Allowed,
+            Verdict::Denied,
+            Verdict::Patched,
+            Verdict::Warned,
+        ] {
+            assert_eq!(serde_json::to_value(v).ok(), Some(v.as_str().into()));
+        }
+    }
 }

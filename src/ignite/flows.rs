@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::{
     classes::{Member, classes},
-    config::Compiled,
     config::FlowDirection,
+    config::{Compiled, ServiceRef},
     environment::Environment,
 };
 use crate::policy::{Connection, Endpoint, PodInfo, Protocol, Side, SideStatus, Verdict, View};
@@ -105,23 +105,22 @@ pub fn check(
         }
         for &ip in &env.dns.addresses {
             for &(port, protocol) in &env.dns.service_ports {
-                let target = format!("{ip} (DNS address)");
                 judge.flow(
                     from,
-                    Required::to_ip(FlowKind::Dns, ip, target, port, protocol),
+                    Required::to_ip(FlowKind::Dns, ip, Named::Dns(ip), port, protocol),
                 );
             }
         }
         if config.profile.needs_api_server() {
             for &(ip, port) in &env.api_server.endpoints {
-                let target = format!("{ip} (API server endpoint)");
+                let target = Named::ApiEndpoint(ip);
                 judge.flow(
                     from,
                     Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
                 );
             }
             if let Some((ip, port)) = env.api_server.cluster_ip {
-                let target = format!("{ip} (Service {})", config.api_server.service);
+                let target = Named::ApiService(ip, &config.api_server.service);
                 judge.flow(
                     from,
                     Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
@@ -148,7 +147,7 @@ pub fn check(
                         };
                         let mut required =
                             Required::to_pod(FlowKind::Extra, from.pod, flow.port, flow.protocol);
-                        required.target = from.label.clone();
+                        required.target = Named::Label(&from.label);
                         required.name = Some(&flow.name);
                         judge.flow(&them, required);
                     }
@@ -178,9 +177,9 @@ pub fn check(
             for &port in &ports {
                 let mut flow = Required::to_pod(FlowKind::Peer, to.pod, port, Protocol::Tcp);
                 flow.target = if required {
-                    to.label.clone()
+                    Named::Label(&to.label)
                 } else {
-                    format!("another Ignite pod like {}", pod_name(to.pod))
+                    Named::LikeOf(to.pod)
                 };
                 flow.warn_only = !required;
                 judge.flow(from, flow);
@@ -197,7 +196,7 @@ struct Required<'a> {
     name: Option<&'a str>,
     to: Endpoint<'a>,
     /// How the destination is named in messages.
-    target: String,
+    target: Named<'a>,
     port: u16,
     protocol: Protocol,
     /// Cut, it only stops scaling out (fewer than two Ignite pods run).
@@ -210,14 +209,14 @@ impl<'a> Required<'a> {
             kind,
             name: None,
             to: Endpoint::Pod(pod),
-            target: pod_name(pod),
+            target: Named::Pod(pod),
             port,
             protocol,
             warn_only: false,
         }
     }
 
-    fn to_ip(kind: FlowKind, ip: IpAddr, target: String, port: u16, protocol: Protocol) -> Self {
+    fn to_ip(kind: FlowKind, ip: IpAddr, target: Named<'a>, port: u16, protocol: Protocol) -> Self {
         Self {
             kind,
             name: None,
@@ -226,6 +225,31 @@ impl<'a> Required<'a> {
             port,
             protocol,
             warn_only: false,
+        }
+    }
+}
+
+/// How a destination is named in messages; rendered only for a flow that is cut, since most
+/// flows judged are allowed.
+enum Named<'a> {
+    Pod(&'a PodInfo),
+    Label(&'a str),
+    Dns(IpAddr),
+    ApiEndpoint(IpAddr),
+    ApiService(IpAddr, &'a ServiceRef),
+    /// The stand-in for the next node while fewer than two Ignite pods run.
+    LikeOf(&'a PodInfo),
+}
+
+impl Named<'_> {
+    fn render(&self) -> String {
+        match self {
+            Self::Pod(p) => pod_name(p),
+            Self::Label(l) => (*l).to_string(),
+            Self::Dns(ip) => format!("{ip} (DNS address)"),
+            Self::ApiEndpoint(ip) => format!("{ip} (API server endpoint)"),
+            Self::ApiService(ip, service) => format!("{ip} (Service {service})"),
+            Self::LikeOf(p) => format!("another Ignite pod like {}", pod_name(p)),
         }
     }
 }
@@ -269,7 +293,7 @@ impl Judge<'_, '_> {
                 Endpoint::Ip(ip) => Some(ip),
                 Endpoint::Pod(_) => None,
             },
-            target: required.target,
+            target: required.target.render(),
             port: required.port,
             protocol: required.protocol,
             reason: reason(&verdict, from.pod, required.to),
