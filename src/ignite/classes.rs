@@ -3,10 +3,7 @@
 //! look at, their container ports (for named ports) and their membership in every relevant
 //! ipBlock. A StatefulSet of 100 Ignite pods is then one class, judged by two of its members.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    net::IpAddr,
-};
+use std::{collections::BTreeSet, net::IpAddr};
 
 use super::flows::pod_name;
 use crate::policy::{ContainerPort, IpBlock, Peer, PodInfo, View};
@@ -14,7 +11,20 @@ use crate::policy::{ContainerPort, IpBlock, Peer, PodInfo, View};
 /// One Ignite pod standing for its class.
 pub(super) struct Member<'a> {
     pub pod: &'a PodInfo,
-    pub label: String,
+    /// How many other pods its class holds.
+    pub more: usize,
+}
+
+impl Member<'_> {
+    /// How messages name it: `ns/pod`, or `ns/pod (+N like it)`. Rendered only for a flow that
+    /// is cut.
+    pub fn label(&self) -> String {
+        if self.more == 0 {
+            pod_name(self.pod)
+        } else {
+            format!("{} (+{} like it)", pod_name(self.pod), self.more)
+        }
+    }
 }
 
 /// Groups pods that no relevant policy can tell apart; each class keeps up to two members.
@@ -71,45 +81,102 @@ pub(super) fn classes<'a>(
         Vec<usize>,
         bool,
     );
-    let mut order: Vec<Signature<'a>> = Vec::new();
-    let mut groups: HashMap<Signature<'a>, Vec<&'a PodInfo>> = HashMap::new();
-    for (&pod, member_of) in pods.iter().zip(membership) {
-        let labels = pod
-            .labels
-            .iter()
-            .filter(|(k, _)| keys.contains(k.as_str()))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let sig: Signature<'a> = (
-            pod.namespace.as_str(),
-            labels,
-            pod.ports.as_slice(),
-            member_of,
-            pod.host_network,
-        );
-        let group = groups.entry(sig.clone()).or_default();
-        if group.is_empty() {
-            order.push(sig);
-        }
-        group.push(pod);
-    }
-    order
+    // Grouped by sorting, not hashing: a handful of pods is the common case, and a sort of a
+    // few signatures costs less than hashing each one. The classes keep first-seen order.
+    let mut signed: Vec<(Signature<'a>, usize)> = pods
+        .iter()
+        .zip(membership)
+        .enumerate()
+        .map(|(i, (&pod, member_of))| {
+            let labels = pod
+                .labels
+                .iter()
+                .filter(|(k, _)| keys.contains(k.as_str()))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let sig: Signature<'a> = (
+                pod.namespace.as_str(),
+                labels,
+                pod.ports.as_slice(),
+                member_of,
+                pod.host_network,
+            );
+            (sig, i)
+        })
+        .collect();
+    signed.sort_unstable();
+    // Each run of equal signatures is a class; its indices ascend (the sort's tie-break), so
+    // ordering the classes by their first index restores first-seen order.
+    let mut groups: Vec<Vec<usize>> = signed
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| run.iter().map(|(_, i)| *i).collect())
+        .collect();
+    groups.sort_unstable_by_key(|g| g[0]);
+    groups
         .into_iter()
-        .filter_map(|sig| groups.remove(&sig))
+        .map(|indices| indices.into_iter().map(|i| pods[i]).collect::<Vec<_>>())
         .map(|members| {
             let more = members.len() - 1;
             members
                 .iter()
                 .take(2)
-                .map(|p| Member {
-                    pod: p,
-                    label: if more == 0 {
-                        pod_name(p)
-                    } else {
-                        format!("{} (+{more} like it)", pod_name(p))
-                    },
-                })
+                .map(|p| Member { pod: p, more })
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+    use super::*;
+    use crate::policy::Cluster;
+
+    fn pod(name: &str, role: &str, zone: &str) -> PodInfo {
+        PodInfo {
+            namespace: "grid".into(),
+            name: name.into(),
+            labels: [("role", role), ("zone", zone)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ips: Vec::new(),
+            host_network: false,
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn alike_pods_share_a_class_in_first_seen_order() {
+        // Only `role` is read by a selector, so `zone` cannot tell pods apart.
+        let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "grid"},
+            "spec": {"podSelector": {"matchLabels": {"role": "node"}}, "policyTypes": ["Egress"]}
+        }))
+        .expect("policy");
+        let cluster = Cluster::from_parts(&[], Vec::new(), &[np]).expect("cluster");
+        let pods = [
+            pod("b-0", "server", "z1"),
+            pod("a-0", "node", "z1"),
+            pod("a-1", "node", "z2"),
+            pod("b-1", "server", "z2"),
+            pod("c-0", "client", "z1"),
+            pod("a-2", "node", "z3"),
+        ];
+        let refs: Vec<&PodInfo> = pods.iter().collect();
+        let found = classes(&View::new(&cluster), &["grid"], &refs);
+        let shape: Vec<Vec<String>> = found
+            .iter()
+            .map(|class| class.iter().map(Member::label).collect())
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                vec!["grid/b-0 (+1 like it)", "grid/b-1 (+1 like it)"],
+                vec!["grid/a-0 (+2 like it)", "grid/a-1 (+2 like it)"],
+                vec!["grid/c-0"],
+            ]
+        );
+    }
 }

@@ -7,7 +7,10 @@
 //!
 //! Alike pods are judged once, by a member of their class (see `classes.rs`).
 
-use std::{fmt, net::IpAddr};
+use std::{
+    fmt::{self, Write},
+    net::IpAddr,
+};
 
 use serde::Serialize;
 
@@ -17,7 +20,7 @@ use super::{
     config::{Compiled, ServiceRef},
     environment::Environment,
 };
-use crate::policy::{Connection, Endpoint, PodInfo, Protocol, Side, SideStatus, Verdict, View};
+use crate::policy::{Connection, Endpoint, PodInfo, Protocol, SideStatus, Verdict, View};
 
 /// What a required flow is for.
 #[derive(
@@ -143,11 +146,11 @@ pub fn check(
                     FlowDirection::Ingress => {
                         let them = Member {
                             pod: other,
-                            label: pod_name(other),
+                            more: 0,
                         };
                         let mut required =
                             Required::to_pod(FlowKind::Extra, from.pod, flow.port, flow.protocol);
-                        required.target = Named::Label(&from.label);
+                        required.target = Named::Member(from);
                         required.name = Some(&flow.name);
                         judge.flow(&them, required);
                     }
@@ -177,7 +180,7 @@ pub fn check(
             for &port in &ports {
                 let mut flow = Required::to_pod(FlowKind::Peer, to.pod, port, Protocol::Tcp);
                 flow.target = if required {
-                    Named::Label(&to.label)
+                    Named::Member(to)
                 } else {
                     Named::LikeOf(to.pod)
                 };
@@ -233,7 +236,7 @@ impl<'a> Required<'a> {
 /// flows judged are allowed.
 enum Named<'a> {
     Pod(&'a PodInfo),
-    Label(&'a str),
+    Member(&'a Member<'a>),
     Dns(IpAddr),
     ApiEndpoint(IpAddr),
     ApiService(IpAddr, &'a ServiceRef),
@@ -245,7 +248,7 @@ impl Named<'_> {
     fn render(&self) -> String {
         match self {
             Self::Pod(p) => pod_name(p),
-            Self::Label(l) => (*l).to_string(),
+            Self::Member(m) => m.label(),
             Self::Dns(ip) => format!("{ip} (DNS address)"),
             Self::ApiEndpoint(ip) => format!("{ip} (API server endpoint)"),
             Self::ApiService(ip, service) => format!("{ip} (Service {service})"),
@@ -288,7 +291,7 @@ impl Judge<'_, '_> {
             .collect();
         let flow = MissingFlow {
             flow: required.kind,
-            from: from.label.clone(),
+            from: from.label(),
             target_ip: match required.to {
                 Endpoint::Ip(ip) => Some(ip),
                 Endpoint::Pod(_) => None,
@@ -314,27 +317,104 @@ pub(super) fn pod_name(p: &PodInfo) -> String {
     format!("{}/{}", p.namespace, p.name)
 }
 
-/// Why a connection is cut, from its verdict.
+/// Why a connection is cut, from its verdict, e.g. `egress of ns/a is isolated by ns/p and no
+/// rule allows it`; both sides, joined by `; `, when both deny.
 fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
-    let side = |s: &Side, who: String, dir: &str| -> Option<String> {
-        (s.status == SideStatus::Denied).then(|| {
-            let by: Vec<_> = s.isolated_by.iter().map(ToString::to_string).collect();
-            format!(
-                "{dir} of {who} is isolated by {} and no rule allows it",
-                by.join(", ")
-            )
-        })
-    };
-    let to_name = match to {
-        Endpoint::Pod(p) => pod_name(p),
-        Endpoint::Ip(ip) => ip.to_string(),
-    };
-    [
-        side(&v.egress, pod_name(from), "egress"),
-        side(&v.ingress, to_name, "ingress"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("; ")
+    let mut out = String::new();
+    let sides = [
+        (&v.egress, "egress", Endpoint::Pod(from)),
+        (&v.ingress, "ingress", to),
+    ];
+    for (side, dir, who) in sides {
+        if side.status != SideStatus::Denied {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        let _ = match who {
+            Endpoint::Pod(p) => write!(out, "{dir} of {}/{}", p.namespace, p.name),
+            Endpoint::Ip(ip) => write!(out, "{dir} of {ip}"),
+        };
+        out.push_str(" is isolated by ");
+        for (i, policy) in side.isolated_by.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(out, "{policy}");
+        }
+        out.push_str(" and no rule allows it");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+    use super::*;
+    use crate::policy::{Policy, PolicyRef, Side};
+
+    fn policy(name: &str) -> Policy {
+        let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "grid"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        }))
+        .expect("policy");
+        Policy::compile(&np).expect("compiles")
+    }
+
+    fn pod(name: &str) -> PodInfo {
+        PodInfo {
+            namespace: "grid".into(),
+            name: name.into(),
+            labels: Default::default(),
+            ips: Vec::new(),
+            host_network: false,
+            ports: Vec::new(),
+        }
+    }
+
+    fn side<'a>(status: SideStatus, by: &[&'a Policy]) -> Side<'a> {
+        Side {
+            status,
+            isolated_by: by.iter().map(|p| PolicyRef(p)).collect(),
+            allowed_by: None,
+        }
+    }
+
+    #[test]
+    fn reason_names_each_denying_side_and_its_policies() {
+        let (deny, lock) = (policy("deny-all"), policy("lockdown"));
+        let (a, b) = (pod("a"), pod("b"));
+        let both = Verdict {
+            allowed: false,
+            egress: side(SideStatus::Denied, &[&deny, &lock]),
+            ingress: side(SideStatus::Denied, &[&deny]),
+        };
+        assert_eq!(
+            reason(&both, &a, Endpoint::Pod(&b)),
+            "egress of grid/a is isolated by grid/deny-all, grid/lockdown and no rule allows it; \
+             ingress of grid/b is isolated by grid/deny-all and no rule allows it"
+        );
+        let egress_only = Verdict {
+            allowed: false,
+            egress: side(SideStatus::Denied, &[&lock]),
+            ingress: side(SideStatus::External, &[]),
+        };
+        let ip = "10.96.0.1".parse().expect("address");
+        assert_eq!(
+            reason(&egress_only, &a, Endpoint::Ip(ip)),
+            "egress of grid/a is isolated by grid/lockdown and no rule allows it"
+        );
+        let ingress_only = Verdict {
+            allowed: false,
+            egress: side(SideStatus::Allowed, &[&lock]),
+            ingress: side(SideStatus::Denied, &[&deny]),
+        };
+        assert_eq!(
+            reason(&ingress_only, &a, Endpoint::Pod(&b)),
+            "ingress of grid/b is isolated by grid/deny-all and no rule allows it"
+        );
+    }
 }

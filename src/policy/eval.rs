@@ -32,31 +32,58 @@ impl Endpoint<'_> {
     }
 }
 
-/// A policy, named `namespace/name`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct PolicyRef(pub String);
+/// A policy, named `namespace/name` when shown: a reference, so judging a connection formats
+/// nothing until someone reads the verdict.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyRef<'a>(pub &'a Policy);
 
-impl PolicyRef {
-    fn of(p: &Policy) -> Self {
-        Self(format!("{}/{}", p.namespace, p.name))
+impl PolicyRef<'_> {
+    fn key(&self) -> (&str, &str) {
+        (&self.0.namespace, &self.0.name)
     }
 }
 
-impl fmt::Display for PolicyRef {
+impl PartialEq for PolicyRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for PolicyRef<'_> {}
+
+impl PartialOrd for PolicyRef<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PolicyRef<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl fmt::Display for PolicyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{}/{}", self.0.namespace, self.0.name)
+    }
+}
+
+impl Serialize for PolicyRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
 /// One rule of a policy: `namespace/name`, direction and index in that direction's list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RuleRef {
-    pub policy: PolicyRef,
+pub struct RuleRef<'a> {
+    pub policy: PolicyRef<'a>,
     pub direction: Direction,
     pub rule: usize,
 }
 
-impl fmt::Display for RuleRef {
+impl fmt::Display for RuleRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}[{}]", self.policy, self.direction, self.rule)
     }
@@ -80,15 +107,15 @@ pub enum SideStatus {
 
 /// One side's verdict with its reasons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Side {
+pub struct Side<'a> {
     pub status: SideStatus,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub isolated_by: Vec<PolicyRef>,
+    pub isolated_by: Vec<PolicyRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_by: Option<RuleRef>,
+    pub allowed_by: Option<RuleRef<'a>>,
 }
 
-impl Side {
+impl Side<'_> {
     /// Whether this side lets the connection through.
     pub fn allows(&self) -> bool {
         self.status != SideStatus::Denied
@@ -105,12 +132,12 @@ impl Side {
 
 /// The verdict on one connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Verdict {
+pub struct Verdict<'a> {
     pub allowed: bool,
     /// The source's egress.
-    pub egress: Side,
+    pub egress: Side<'a>,
     /// The destination's ingress.
-    pub ingress: Side,
+    pub ingress: Side<'a>,
 }
 
 /// A connection to judge.
@@ -188,7 +215,7 @@ impl<'a> View<'a> {
     }
 
     /// Judges a connection.
-    pub fn evaluate(&self, conn: &Connection<'_>) -> Verdict {
+    pub fn evaluate(&self, conn: &Connection<'_>) -> Verdict<'a> {
         let egress = match conn.from {
             Endpoint::Ip(_) => Side::unjudged(SideStatus::External),
             Endpoint::Pod(src) => self.judge(src, Direction::Egress, &conn.to, conn),
@@ -211,7 +238,7 @@ impl<'a> View<'a> {
         direction: Direction,
         peer: &Endpoint<'_>,
         conn: &Connection<'_>,
-    ) -> Side {
+    ) -> Side<'a> {
         if subject.host_network {
             return Side::unjudged(SideStatus::HostNetwork);
         }
@@ -221,7 +248,7 @@ impl<'a> View<'a> {
             let Some(rules) = policy.rules(direction) else {
                 continue;
             };
-            side.isolated_by.push(PolicyRef::of(policy));
+            side.isolated_by.push(PolicyRef(policy));
             if side.allowed_by.is_some() {
                 continue;
             }
@@ -238,7 +265,7 @@ impl<'a> View<'a> {
             });
             if let Some(rule) = hit {
                 side.allowed_by = Some(RuleRef {
-                    policy: PolicyRef::of(policy),
+                    policy: PolicyRef(policy),
                     direction,
                     rule,
                 });

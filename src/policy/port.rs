@@ -91,7 +91,7 @@ pub struct RulePort {
 }
 
 /// A container port of a pod, as named ports resolve against it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContainerPort {
     pub name: Option<String>,
     pub port: u16,
