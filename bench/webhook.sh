@@ -37,9 +37,11 @@ cargo run --locked --quiet --example mix -- "$tmp/mix" "$COUNT" >&2
 ./target/release/ignite-netpol certs --out "$tmp" --san localhost,127.0.0.1 >/dev/null 2>&1
 
 declare -A port pid
+# --audit-keep 1000: at these rates the log rotates; every file is kept so that its lines can be
+# counted against the written counter at the end.
 ./target/release/ignite-netpol serve --cluster examples/seed/cluster.yaml --cluster "$tmp/mix/cluster.json" \
   --listen 127.0.0.1:9443 --admin-listen 127.0.0.1:9080 \
-  --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key" --audit-log "$tmp/audit.log" --log warn &
+  --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key" --audit-log "$tmp/audit.log" --audit-keep 1000 --log warn &
 pid[webhook]=$!; port[webhook]=9443
 ./target/release/examples/ceiling 127.0.0.1:9444 "$tmp/tls.crt" "$tmp/tls.key" 2>/dev/null &
 pid[ceiling]=$!; port[ceiling]=9444

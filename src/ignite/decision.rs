@@ -174,11 +174,10 @@ pub fn decide(
         return Ok(decision);
     }
 
-    let stand_in = stand_in(cfg, req.namespace);
-    let judged: Vec<&PodInfo> = if ignite.is_empty() {
-        vec![&stand_in]
-    } else {
-        ignite
+    let stand_in = ignite.is_empty().then(|| stand_in(cfg, req.namespace));
+    let judged: Vec<&PodInfo> = match &stand_in {
+        Some(pod) => vec![pod],
+        None => ignite,
     };
     decision.ignite_pods = if judged[0].name == STAND_IN {
         vec![format!(
