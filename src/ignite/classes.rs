@@ -81,8 +81,8 @@ pub(super) fn classes<'a>(
         Vec<usize>,
         bool,
     );
-    // Grouped by sorting, not hashing: a handful of pods is the common case, and a sort of a
-    // few signatures costs less than hashing each one. The classes keep first-seen order.
+    // Grouped by sorting the signatures rather than hashing them (no SipHash on the request
+    // path); the classes keep first-seen order.
     let mut signed: Vec<(Signature<'a>, usize)> = pods
         .iter()
         .zip(membership)
@@ -114,14 +114,10 @@ pub(super) fn classes<'a>(
     groups.sort_unstable_by_key(|g| g[0]);
     groups
         .into_iter()
-        .map(|indices| indices.into_iter().map(|i| pods[i]).collect::<Vec<_>>())
-        .map(|members| {
-            let more = members.len() - 1;
-            members
-                .iter()
-                .take(2)
-                .map(|p| Member { pod: p, more })
-                .collect()
+        .map(|indices| {
+            let more = indices.len() - 1;
+            let two = indices.into_iter().take(2);
+            two.map(|i| Member { pod: pods[i], more }).collect()
         })
         .collect()
 }

@@ -179,7 +179,7 @@ pub fn decide(
         Some(pod) => vec![pod],
         None => ignite,
     };
-    decision.ignite_pods = if judged[0].name == STAND_IN {
+    decision.ignite_pods = if stand_in.is_some() {
         vec![format!(
             "{}/{STAND_IN} ({})",
             req.namespace,

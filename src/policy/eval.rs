@@ -51,18 +51,6 @@ impl PartialEq for PolicyRef<'_> {
 
 impl Eq for PolicyRef<'_> {}
 
-impl PartialOrd for PolicyRef<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for PolicyRef<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
 impl fmt::Display for PolicyRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.0.namespace, self.0.name)
