@@ -321,7 +321,7 @@ fn review_3k_seed(bencher: divan::Bencher) {
     bencher.bench(|| {
         let reviewed =
             ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
-        serde_json::to_vec(&ignite_netpol::admission::to_json(&reviewed.response)).expect("encodes")
+        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
     });
 }
 
@@ -351,7 +351,7 @@ fn review_mix_1000(bencher: divan::Bencher) {
             black_box(&bodies[next]),
             Default::default(),
         );
-        ignite_netpol::admission::to_bytes(&reviewed.response).expect("encodes")
+        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
     });
 }
 
@@ -378,7 +378,6 @@ fn router_3k_seed(bencher: divan::Bencher) {
     let answering = Answering {
         limits: Limits {
             max_body: 1 << 20,
-            body_timeout: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(5),
         },
         on_unsynced: OnUnsynced::Deny,

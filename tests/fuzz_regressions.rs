@@ -34,7 +34,7 @@ fn every_fuzz_regression_is_answered() {
                     validating,
                 },
             );
-            let bytes = admission::to_bytes(&reviewed.response).expect("the answer encodes");
+            let bytes = admission::to_bytes(&reviewed.answer).expect("the answer encodes");
             assert!(!bytes.is_empty(), "{}: an answer", path.display());
         }
         replayed += 1;

@@ -52,7 +52,6 @@ fn state(mode: &str, records: Arc<Records>) -> Arc<AppState> {
     let answering = Answering {
         limits: Limits {
             max_body: 1 << 20,
-            body_timeout: std::time::Duration::from_secs(5),
             request_timeout: std::time::Duration::from_secs(5),
         },
         on_unsynced: OnUnsynced::Deny,

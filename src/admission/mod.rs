@@ -3,7 +3,7 @@
 //! Every review that can be read gets HTTP 200 and an answer with its uid echoed: allowed,
 //! allowed with warnings, patched (`patchType: JSONPatch`, base64 patch), or denied
 //! (`status.code` 403 and the explanation). A review that cannot be read gets an answer without
-//! uid (`AdmissionResponse::invalid`) — or with it, when the uid at least can be read. The
+//! uid (`InvalidRequest`) — or with it, when the uid at least can be read. The
 //! verdict also goes to `auditAnnotations` (`verdict`, `missing`; the API server prefixes them
 //! with the webhook's name) so it lands in the Kubernetes audit log.
 
@@ -11,17 +11,17 @@ pub mod audit;
 pub mod response;
 mod wire;
 
+pub use response::{Answer, to_bytes, to_json};
 use response::{allowed, deny, respond};
-pub use response::{to_bytes, to_json};
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::{
     DynamicObject,
-    admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation},
-    gvk::GroupVersionKind,
+    admission::{AdmissionRequest, AdmissionReview, Operation as KubeOperation},
 };
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::{
     audit::AuditOperation,
@@ -31,7 +31,8 @@ use crate::{
 /// The outcome of one review: the response to send, and what to audit.
 #[derive(Debug)]
 pub struct Reviewed {
-    pub response: AdmissionReview<DynamicObject>,
+    /// The answer to send (see [`to_bytes`]).
+    pub answer: Answer,
     /// Who asked what, when the request could be read.
     pub request: Option<RequestInfo>,
     /// The decision, when one was made.
@@ -61,7 +62,7 @@ macro_rules! request_info {
             &$req.operation,
             $req.dry_run,
             $req.user_info.username.as_deref(),
-            $req.user_info.groups.as_deref(),
+            $req.user_info.groups.iter().flatten().map(|g| g.as_ref()),
             $req.namespace.as_deref(),
             &$req.name,
         )
@@ -79,26 +80,32 @@ pub struct ReviewOptions {
 }
 
 /// The well-formed NetworkPolicy review, read in one typed pass (no intermediate JSON tree).
+/// Its strings borrow from the body where they hold no escapes; only the object is owned.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TypedReview {
-    api_version: String,
-    kind: String,
-    request: TypedRequest,
+struct TypedReview<'a> {
+    #[serde(borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    request: TypedRequest<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TypedRequest {
-    uid: String,
-    kind: GroupVersionKind,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
+struct TypedRequest<'a> {
+    #[serde(borrow)]
+    uid: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: TypedKind<'a>,
+    #[serde(borrow, default)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
     operation: KubeOperation,
-    #[serde(default)]
-    user_info: TypedUser,
+    #[serde(borrow, default)]
+    user_info: TypedUser<'a>,
     /// Decoded slim: what the decision reads (see [`wire`]).
     #[serde(default, deserialize_with = "wire::slim_policy")]
     object: Option<NetworkPolicy>,
@@ -106,12 +113,25 @@ struct TypedRequest {
     dry_run: bool,
 }
 
+/// The request's `kind` (group, version, kind).
+#[derive(Deserialize)]
+struct TypedKind<'a> {
+    #[serde(borrow)]
+    group: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+}
+
 /// Who asked: the two fields the audit log records (`uid` and `extra` are skipped unread).
 #[derive(Default, Deserialize)]
 #[serde(default)]
-struct TypedUser {
-    username: Option<String>,
-    groups: Option<Vec<String>>,
+struct TypedUser<'a> {
+    #[serde(borrow)]
+    username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    groups: Option<Vec<Cow<'a, str>>>,
 }
 
 /// Reviews a raw AdmissionReview body. A well-formed NetworkPolicy review is read in one typed
@@ -137,7 +157,7 @@ pub fn review(env: &Environment, cfg: &Compiled, body: &[u8], options: ReviewOpt
 fn decide_typed(
     env: &Environment,
     cfg: &Compiled,
-    req: TypedRequest,
+    req: TypedRequest<'_>,
     options: ReviewOptions,
 ) -> Reviewed {
     let info = request_info!(req);
@@ -149,13 +169,12 @@ fn decide_typed(
     } else {
         req.object
     };
-    let namespace = req.namespace.unwrap_or_default();
     decide_and_answer(
         env,
         cfg,
         info,
         operation,
-        &namespace,
+        req.namespace.as_deref().unwrap_or_default(),
         &req.name,
         object.as_ref(),
         options,
@@ -164,12 +183,12 @@ fn decide_typed(
 
 fn answer(
     info: RequestInfo,
-    response: AdmissionResponse,
+    answer: Answer,
     decision: Option<Decision>,
     error: Option<String>,
 ) -> Reviewed {
     Reviewed {
-        response: response.into_review(),
+        answer,
         request: Some(info),
         decision,
         error,
@@ -326,13 +345,8 @@ fn review_careful(
 }
 
 fn invalid(uid: Option<String>, msg: String) -> Reviewed {
-    let mut response = AdmissionResponse::invalid(&msg);
-    if let Some(uid) = uid {
-        response.uid = uid;
-    }
-    response.result.code = 400;
     Reviewed {
-        response: response.into_review(),
+        answer: response::invalid(uid, &msg),
         request: None,
         decision: None,
         error: Some(msg),
@@ -352,12 +366,12 @@ fn to_policy(obj: &DynamicObject) -> Result<NetworkPolicy, String> {
 
 impl RequestInfo {
     /// The one place a request's facts are read, for both parse paths.
-    fn new(
+    fn new<'a>(
         uid: &str,
         operation: &KubeOperation,
         dry_run: bool,
         username: Option<&str>,
-        groups: Option<&[String]>,
+        groups: impl Iterator<Item = &'a str>,
         namespace: Option<&str>,
         name: &str,
     ) -> Self {
@@ -371,7 +385,7 @@ impl RequestInfo {
             },
             dry_run,
             username: username.map(str::to_string),
-            groups: groups.map(<[String]>::to_vec).unwrap_or_default(),
+            groups: groups.map(str::to_string).collect(),
             namespace: namespace.unwrap_or_default().to_string(),
             name: name.to_string(),
         }

@@ -158,7 +158,7 @@ fn run_review(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     writeln!(
         io::stdout().lock(),
         "{}",
-        serde_json::to_string_pretty(&admission::to_json(&reviewed.response))?
+        serde_json::to_string_pretty(&admission::to_json(&reviewed.answer))?
     )?;
     Ok(ExitCode::SUCCESS)
 }

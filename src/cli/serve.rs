@@ -83,7 +83,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tls_reload_interval,
         limits: Limits {
             max_body: max_body_bytes,
-            body_timeout: request_timeout,
             request_timeout,
         },
         header_timeout,

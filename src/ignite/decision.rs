@@ -79,6 +79,7 @@ pub struct Decision {
     /// The Ignite pods judged (`namespace/name`), or the stand-in's labels.
     pub ignite_pods: Vec<String>,
     pub missing: Vec<MissingFlow>,
+    /// The classic mistakes behind what is missing or unverified (none when nothing is).
     pub hints: Vec<String>,
     /// Short (≤ 120 characters) warnings for the client.
     pub warnings: Vec<String>,
@@ -188,7 +189,7 @@ pub fn decide(
     } else {
         judged
             .iter()
-            .map(|p| format!("{}/{}", p.namespace, p.name))
+            .map(|p| [p.namespace.as_str(), "/", p.name.as_str()].concat())
             .collect()
     };
     let change = PolicyChange {
@@ -221,7 +222,11 @@ pub fn decide(
     if egress_isolated {
         decision.unverified = env.gaps.iter().map(ToString::to_string).collect();
     }
-    decision.hints = hints::find(&view, env, judged[0], &report.missing);
+    // Hints explain a cut: worked out only when there is something to explain (the walk over
+    // the rules and, for an ipBlock, the cluster's pods is not paid by an admitted review).
+    if !report.missing.is_empty() || !decision.unverified.is_empty() {
+        decision.hints = hints::find(&view, env, judged[0], &report.missing);
+    }
     decision.missing = report.missing;
     decision.warnings = warnings;
     if mode != Mode::Enforce {

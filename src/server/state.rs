@@ -28,7 +28,7 @@ pub struct ClusterView {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_body: usize,
-    pub body_timeout: Duration,
+    /// Deadline for the request body (the only wait in a review; the decision is synchronous).
     pub request_timeout: Duration,
 }
 

@@ -5,6 +5,10 @@
 //! audited. A review with a readable uid is answered `200` with an AdmissionReview even when it
 //! is denied or malformed; one without gets `400` with a plain message; a wrong content type
 //! `415`, a body over the limit `413`, a body that does not arrive in time `408`.
+//!
+//! The request deadline bounds the body read, the only wait in a review: the decision itself is
+//! synchronous, so a timer around it could never fire before it ends. One timer per request,
+//! not two.
 
 use std::{sync::Arc, time::Instant};
 
@@ -12,7 +16,6 @@ use axum::{
     Router,
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, Version, header},
-    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -28,28 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            close_when_draining,
-        ))
         .with_state(state)
-}
-
-/// While shutting down, an HTTP/1.1 answer closes its connection, so the client sends nothing
-/// more on it and no request is lost when the server closes it.
-async fn close_when_draining(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let http1 = req.version() < Version::HTTP_2;
-    let mut response = next.run(req).await;
-    if http1 && state.readiness.is_draining() {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 async fn validate(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -110,18 +92,10 @@ async fn serve_review(
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    let answer =
-        match tokio::time::timeout(state.limits.request_timeout, answer(state, validating, req))
-            .await
-        {
-            Ok(answer) => answer,
-            Err(_) => Answer::plain(
-                StatusCode::GATEWAY_TIMEOUT,
-                "ignite-netpol: the review did not finish in time",
-            ),
-        };
+    let http1 = req.version() < Version::HTTP_2;
+    let answer = answer(state, validating, req).await;
     let status = answer.status;
-    let response = if answer.json {
+    let mut response = if answer.json {
         (
             status,
             [(header::CONTENT_TYPE, "application/json")],
@@ -136,6 +110,13 @@ async fn serve_review(
         )
             .into_response()
     };
+    // While shutting down, an HTTP/1.1 answer closes its connection, so the client sends nothing
+    // more on it and no request is lost when the server closes it.
+    if http1 && state.readiness.is_draining() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     account(
         state,
         path,
@@ -158,7 +139,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
     }
     let limit = state.limits.max_body;
     let read = tokio::time::timeout(
-        state.limits.body_timeout,
+        state.limits.request_timeout,
         axum::body::to_bytes(req.into_body(), limit),
     );
     let body = match read.await {
@@ -191,12 +172,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
         validating,
     };
     let reviewed = admission::review(&view.env, &state.config, &body, options);
-    let has_uid = reviewed
-        .response
-        .response
-        .as_ref()
-        .is_some_and(|r| !r.uid.is_empty());
-    if !has_uid {
+    if !reviewed.answer.has_uid() {
         let msg = reviewed
             .error
             .clone()
@@ -205,7 +181,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
         a.reviewed = Some(reviewed);
         return a;
     }
-    match admission::to_bytes(&reviewed.response) {
+    match admission::to_bytes(&reviewed.answer) {
         Ok(body) => Answer {
             status: StatusCode::OK,
             json: true,

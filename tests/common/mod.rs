@@ -332,7 +332,6 @@ impl TestServer {
             tls_reload_interval: reload,
             limits: Limits {
                 max_body,
-                body_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(5),
             },
             header_timeout: Duration::from_secs(5),

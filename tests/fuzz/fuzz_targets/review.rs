@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
             validating,
         };
         let reviewed = admission::review(env, cfg, data, options);
-        let _ = admission::to_bytes(&reviewed.response);
+        let _ = admission::to_bytes(&reviewed.answer);
     }
 });
