@@ -29,17 +29,18 @@ impl From<Verdict> for AuditVerdict {
     }
 }
 
-impl From<&MissingFlow> for AuditFlow {
-    fn from(m: &MissingFlow) -> Self {
+/// Moved, not copied: the decision is consumed by its record.
+impl From<MissingFlow> for AuditFlow {
+    fn from(m: MissingFlow) -> Self {
         Self {
             flow: m.flow.to_string(),
-            from: m.from.clone(),
-            target: m.target.clone(),
+            from: m.from,
+            target: m.target,
             port: m.port,
             protocol: m.protocol.to_string(),
-            reason: m.reason.clone(),
-            blocked_by: m.blocked_by.clone(),
-            name: m.name.clone(),
+            reason: m.reason,
+            blocked_by: m.blocked_by,
+            name: m.name,
         }
     }
 }
@@ -93,7 +94,7 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
         record.name = i.name;
     }
     if let Some(d) = decision {
-        record.missing = d.missing.iter().map(AuditFlow::from).collect();
+        record.missing = d.missing.into_iter().map(AuditFlow::from).collect();
         record.name = d.name;
         record.mode = Some(d.mode.into());
         record.verdict = d.verdict.into();

@@ -2,8 +2,9 @@
 //!
 //! An object in an AdmissionReview carries much the decision never reads: `managedFields`
 //! (often larger than the policy), `kubectl.kubernetes.io/last-applied-configuration` (the
-//! whole object again, as an escaped string), timestamps. Those are skipped by the parser —
-//! scanned, never unescaped or allocated. Annotations are cut to ignite-netpol's own, but
+//! whole object again, as an escaped string), labels, uid, versions, timestamps. Those are
+//! skipped by the parser — scanned, never unescaped or allocated; of the metadata only the
+//! name and namespace are kept (a patch touches the spec and our annotation alone). Annotations are cut to ignite-netpol's own, but
 //! whether the object has annotations at all is kept: a patch adds its annotation under an
 //! existing `/metadata/annotations` and creates the map only when there is none, so keeping the
 //! presence is what keeps a patch from replacing the user's annotations.
@@ -40,11 +41,6 @@ struct WirePolicy {
 struct WireMeta {
     name: Option<String>,
     namespace: Option<String>,
-    generate_name: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    generation: Option<i64>,
-    labels: Option<BTreeMap<String, String>>,
     annotations: Option<OwnAnnotations>,
 }
 
@@ -55,11 +51,6 @@ impl WirePolicy {
             metadata: ObjectMeta {
                 name: m.name,
                 namespace: m.namespace,
-                generate_name: m.generate_name,
-                uid: m.uid,
-                resource_version: m.resource_version,
-                generation: m.generation,
-                labels: m.labels,
                 annotations: m.annotations.map(|a| a.0),
                 ..ObjectMeta::default()
             },
@@ -133,7 +124,7 @@ mod tests {
         }))
         .expect("object");
         let full: NetworkPolicy = serde_json::from_value(json!({
-            "metadata": {"name": "p", "namespace": "cache-ns", "resourceVersion": "7", "labels": {"a": "b"},
+            "metadata": {"name": "p", "namespace": "cache-ns",
                          "annotations": {"ignite-netpol.io/managed-rules": "[]"}},
             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": 53}]}]}
         }))

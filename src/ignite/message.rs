@@ -116,8 +116,8 @@ pub fn explain(d: &Decision) -> String {
 /// Appends `rules` as block YAML indented by two spaces, the way manifests are written, so the
 /// lines paste into `spec.egress` / `spec.ingress` as they are.
 fn push_yaml(out: &mut String, rules: &impl serde::Serialize) {
-    match serde_json::to_value(rules) {
-        Ok(value) => yaml::block(out, &value, 2),
+    match yaml::tree(rules) {
+        Ok(tree) => yaml::block(out, &tree, 2),
         Err(e) => {
             let _ = writeln!(out, "  # cannot print the rules: {e}");
         }
@@ -130,15 +130,35 @@ fn push_yaml(out: &mut String, rules: &impl serde::Serialize) {
 /// cannot be read back as anything else and double-quoted (JSON escapes, which YAML reads)
 /// otherwise. Sequences inside a mapping sit at the mapping's indentation, as `kubectl` prints.
 pub(crate) mod yaml {
-    use std::fmt::Write;
+    use std::{borrow::Cow, fmt::Write};
 
-    use serde_json::Value;
+    use serde::{
+        Serialize,
+        ser::{self, Impossible},
+    };
 
-    /// Appends `value` at `indent` spaces, ending with a newline.
-    pub fn block(out: &mut String, value: &Value, indent: usize) {
-        match value {
-            Value::Array(items) if !items.is_empty() => sequence(out, items, indent),
-            Value::Object(map) if !map.is_empty() => mapping(out, map, indent, false),
+    /// What a value serialises to, in the order it serialises: struct field names stay static
+    /// and no map is hashed (a `serde_json::Value` would copy every key and hash it into an
+    /// index map, and a denial prints several rules).
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Tree {
+        Str(String),
+        /// A number, a boolean or null, printed as JSON prints it (which YAML reads alike).
+        Plain(String),
+        Seq(Vec<Tree>),
+        Map(Vec<(Cow<'static, str>, Tree)>),
+    }
+
+    /// The tree of `value`.
+    pub fn tree(value: &impl Serialize) -> Result<Tree, Error> {
+        value.serialize(TreeSerializer)
+    }
+
+    /// Appends `tree` at `indent` spaces, ending with a newline.
+    pub fn block(out: &mut String, tree: &Tree, indent: usize) {
+        match tree {
+            Tree::Seq(items) if !items.is_empty() => sequence(out, items, indent),
+            Tree::Map(map) if !map.is_empty() => mapping(out, map, indent, false),
             scalar => {
                 pad(out, indent);
                 inline(out, scalar);
@@ -147,13 +167,13 @@ pub(crate) mod yaml {
         }
     }
 
-    fn sequence(out: &mut String, items: &[Value], indent: usize) {
+    fn sequence(out: &mut String, items: &[Tree], indent: usize) {
         for item in items {
             pad(out, indent);
             out.push_str("- ");
             match item {
-                Value::Object(map) if !map.is_empty() => mapping(out, map, indent + 2, true),
-                Value::Array(inner) if !inner.is_empty() => {
+                Tree::Map(map) if !map.is_empty() => mapping(out, map, indent + 2, true),
+                Tree::Seq(inner) if !inner.is_empty() => {
                     out.push('\n');
                     sequence(out, inner, indent + 2);
                 }
@@ -169,7 +189,7 @@ pub(crate) mod yaml {
     /// a sequence's `- `).
     fn mapping(
         out: &mut String,
-        map: &serde_json::Map<String, Value>,
+        map: &[(Cow<'static, str>, Tree)],
         indent: usize,
         continued: bool,
     ) {
@@ -180,11 +200,11 @@ pub(crate) mod yaml {
             string(out, key);
             out.push(':');
             match value {
-                Value::Object(inner) if !inner.is_empty() => {
+                Tree::Map(inner) if !inner.is_empty() => {
                     out.push('\n');
                     mapping(out, inner, indent + 2, false);
                 }
-                Value::Array(items) if !items.is_empty() => {
+                Tree::Seq(items) if !items.is_empty() => {
                     out.push('\n');
                     sequence(out, items, indent);
                 }
@@ -197,15 +217,12 @@ pub(crate) mod yaml {
         }
     }
 
-    fn inline(out: &mut String, value: &Value) {
-        match value {
-            Value::String(s) => string(out, s),
-            Value::Array(_) => out.push_str("[]"),
-            Value::Object(_) => out.push_str("{}"),
-            // null, booleans and numbers print the same in JSON and YAML.
-            other => {
-                let _ = write!(out, "{other}");
-            }
+    fn inline(out: &mut String, tree: &Tree) {
+        match tree {
+            Tree::Str(s) => string(out, s),
+            Tree::Plain(p) => out.push_str(p),
+            Tree::Seq(_) => out.push_str("[]"),
+            Tree::Map(_) => out.push_str("{}"),
         }
     }
 
@@ -213,7 +230,8 @@ pub(crate) mod yaml {
         if is_plain(s) {
             out.push_str(s);
         } else {
-            let _ = write!(out, "{}", Value::String(s.to_string()));
+            // JSON's escapes, which a double-quoted YAML scalar reads alike.
+            let _ = write!(out, "{}", serde_json::Value::String(s.to_string()));
         }
     }
 
@@ -241,6 +259,244 @@ pub(crate) mod yaml {
     fn pad(out: &mut String, n: usize) {
         out.extend(std::iter::repeat_n(' ', n));
     }
+
+    /// Why a value has no tree: a shape rules never have (enum variants with data, map keys
+    /// that are not strings or numbers).
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    pub struct Error(String);
+
+    impl ser::Error for Error {
+        fn custom<T: std::fmt::Display>(msg: T) -> Self {
+            Self(msg.to_string())
+        }
+    }
+
+    fn unsupported(what: &str) -> Error {
+        Error(format!("{what} cannot be printed as a rule"))
+    }
+
+    struct TreeSerializer;
+
+    /// A sequence or tuple being collected.
+    pub struct SeqTree(Vec<Tree>);
+
+    /// A map or struct being collected; `key` holds a map key until its value arrives.
+    pub struct MapTree {
+        entries: Vec<(Cow<'static, str>, Tree)>,
+        key: Option<Cow<'static, str>>,
+    }
+
+    fn plain(v: impl std::fmt::Display) -> Result<Tree, Error> {
+        Ok(Tree::Plain(v.to_string()))
+    }
+
+    impl ser::Serializer for TreeSerializer {
+        type Ok = Tree;
+        type Error = Error;
+        type SerializeSeq = SeqTree;
+        type SerializeTuple = SeqTree;
+        type SerializeTupleStruct = SeqTree;
+        type SerializeTupleVariant = Impossible<Tree, Error>;
+        type SerializeMap = MapTree;
+        type SerializeStruct = MapTree;
+        type SerializeStructVariant = Impossible<Tree, Error>;
+
+        fn serialize_bool(self, v: bool) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_i8(self, v: i8) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_i16(self, v: i16) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_i32(self, v: i32) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_i64(self, v: i64) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_u8(self, v: u8) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_u16(self, v: u16) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_u32(self, v: u32) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_u64(self, v: u64) -> Result<Tree, Error> {
+            plain(v)
+        }
+        fn serialize_f32(self, v: f32) -> Result<Tree, Error> {
+            self.serialize_f64(f64::from(v))
+        }
+        fn serialize_f64(self, v: f64) -> Result<Tree, Error> {
+            // As JSON prints it (a non-finite float is null there).
+            plain(serde_json::Value::from(v))
+        }
+        fn serialize_char(self, v: char) -> Result<Tree, Error> {
+            Ok(Tree::Str(v.to_string()))
+        }
+        fn serialize_str(self, v: &str) -> Result<Tree, Error> {
+            Ok(Tree::Str(v.to_string()))
+        }
+        fn serialize_bytes(self, v: &[u8]) -> Result<Tree, Error> {
+            Ok(Tree::Seq(
+                v.iter().map(|b| Tree::Plain(b.to_string())).collect(),
+            ))
+        }
+        fn serialize_none(self) -> Result<Tree, Error> {
+            plain("null")
+        }
+        fn serialize_some<T: ?Sized + Serialize>(self, v: &T) -> Result<Tree, Error> {
+            v.serialize(self)
+        }
+        fn serialize_unit(self) -> Result<Tree, Error> {
+            plain("null")
+        }
+        fn serialize_unit_struct(self, _: &'static str) -> Result<Tree, Error> {
+            plain("null")
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<Tree, Error> {
+            Ok(Tree::Str(variant.to_string()))
+        }
+        fn serialize_newtype_struct<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<Tree, Error> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_variant<T: ?Sized + Serialize>(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            v: &T,
+        ) -> Result<Tree, Error> {
+            Ok(Tree::Map(vec![(
+                Cow::Borrowed(variant),
+                v.serialize(self)?,
+            )]))
+        }
+        fn serialize_seq(self, len: Option<usize>) -> Result<SeqTree, Error> {
+            Ok(SeqTree(Vec::with_capacity(len.unwrap_or(0))))
+        }
+        fn serialize_tuple(self, len: usize) -> Result<SeqTree, Error> {
+            self.serialize_seq(Some(len))
+        }
+        fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<SeqTree, Error> {
+            self.serialize_seq(Some(len))
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, Error> {
+            Err(unsupported("a tuple variant"))
+        }
+        fn serialize_map(self, len: Option<usize>) -> Result<MapTree, Error> {
+            Ok(MapTree {
+                entries: Vec::with_capacity(len.unwrap_or(0)),
+                key: None,
+            })
+        }
+        fn serialize_struct(self, _: &'static str, len: usize) -> Result<MapTree, Error> {
+            self.serialize_map(Some(len))
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, Error> {
+            Err(unsupported("a struct variant"))
+        }
+    }
+
+    impl ser::SerializeSeq for SeqTree {
+        type Ok = Tree;
+        type Error = Error;
+        fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+            self.0.push(v.serialize(TreeSerializer)?);
+            Ok(())
+        }
+        fn end(self) -> Result<Tree, Error> {
+            Ok(Tree::Seq(self.0))
+        }
+    }
+
+    impl ser::SerializeTuple for SeqTree {
+        type Ok = Tree;
+        type Error = Error;
+        fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+            ser::SerializeSeq::serialize_element(self, v)
+        }
+        fn end(self) -> Result<Tree, Error> {
+            ser::SerializeSeq::end(self)
+        }
+    }
+
+    impl ser::SerializeTupleStruct for SeqTree {
+        type Ok = Tree;
+        type Error = Error;
+        fn serialize_field<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+            ser::SerializeSeq::serialize_element(self, v)
+        }
+        fn end(self) -> Result<Tree, Error> {
+            ser::SerializeSeq::end(self)
+        }
+    }
+
+    impl ser::SerializeMap for MapTree {
+        type Ok = Tree;
+        type Error = Error;
+        fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), Error> {
+            self.key = Some(match key.serialize(TreeSerializer)? {
+                Tree::Str(s) | Tree::Plain(s) => Cow::Owned(s),
+                _ => return Err(unsupported("a map key that is not a string")),
+            });
+            Ok(())
+        }
+        fn serialize_value<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), Error> {
+            let key = self
+                .key
+                .take()
+                .ok_or_else(|| unsupported("a map value without its key"))?;
+            self.entries.push((key, v.serialize(TreeSerializer)?));
+            Ok(())
+        }
+        fn end(self) -> Result<Tree, Error> {
+            Ok(Tree::Map(self.entries))
+        }
+    }
+
+    impl ser::SerializeStruct for MapTree {
+        type Ok = Tree;
+        type Error = Error;
+        fn serialize_field<T: ?Sized + Serialize>(
+            &mut self,
+            key: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            self.entries
+                .push((Cow::Borrowed(key), v.serialize(TreeSerializer)?));
+            Ok(())
+        }
+        fn end(self) -> Result<Tree, Error> {
+            Ok(Tree::Map(self.entries))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -251,7 +507,8 @@ mod tests {
 
     fn printed(value: &Value) -> String {
         let mut out = String::new();
-        yaml::block(&mut out, value, 2);
+        let tree = yaml::tree(value).expect("a JSON tree has a tree");
+        yaml::block(&mut out, &tree, 2);
         out
     }
 
@@ -333,6 +590,31 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{s:?} printed as {text:?} does not parse: {e}"));
             assert_eq!(back, tree, "{s:?} printed as {text:?}");
         }
+    }
+
+    /// The typed rules a denial prints go through the same tree their JSON gives: same keys, same
+    /// order, empty selectors kept.
+    #[test]
+    fn typed_rules_print_as_their_json() {
+        use k8s_openapi::api::networking::v1::NetworkPolicyEgressRule;
+        let rule: NetworkPolicyEgressRule = serde_json::from_value(json!({
+            "to": [
+                {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
+                {"namespaceSelector": {}, "podSelector": {"matchExpressions": [
+                    {"key": "app", "operator": "In", "values": ["ignite", "true"]}]}}
+            ],
+            "ports": [{"port": 47500, "endPort": 47509, "protocol": "TCP"}, {"port": "dns-tcp"}]
+        }))
+        .expect("a rule");
+        let typed = {
+            let mut out = String::new();
+            yaml::block(&mut out, &yaml::tree(&[&rule]).expect("tree"), 2);
+            out
+        };
+        let json = printed(&serde_json::to_value([&rule]).expect("JSON"));
+        assert_eq!(typed, json);
+        assert!(typed.contains("namespaceSelector: {}"), "{typed}");
+        assert!(typed.contains("- \"true\""), "{typed}");
     }
 
     #[test]
