@@ -19,11 +19,12 @@ impl Member<'_> {
     /// How messages name it: `ns/pod`, or `ns/pod (+N like it)`. Rendered only for a flow that
     /// is cut.
     pub fn label(&self) -> String {
-        if self.more == 0 {
-            pod_name(self.pod)
-        } else {
-            format!("{} (+{} like it)", pod_name(self.pod), self.more)
+        let mut label = pod_name(self.pod);
+        if self.more > 0 {
+            use std::fmt::Write;
+            let _ = write!(label, " (+{} like it)", self.more);
         }
+        label
     }
 }
 

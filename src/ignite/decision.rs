@@ -249,11 +249,12 @@ pub fn decide(
     let fits_incoming = compiled
         .as_ref()
         .is_some_and(|p| patch::fits(p, judged[0], &additions));
-    decision.fix = Some(Fix {
-        additions: additions.clone(),
+    let fix = Fix {
+        additions,
         fits_incoming,
         ignite_selector: cfg.ignite_pods[0].to_string(),
-    });
+    };
+    let additions = &fix.additions;
 
     match mode {
         Mode::Off => unreachable!("handled above"),
@@ -268,7 +269,7 @@ pub fn decide(
             }
         }
         Mode::Patch => {
-            match patch::for_request(env, cfg, req, &additions, fits_incoming, &judged) {
+            match patch::for_request(env, cfg, req, additions, fits_incoming, &judged) {
                 Ok(_) if req.validating => {
                     decision.verdict = Verdict::Denied;
                     decision.unpatchable = Some(
@@ -302,6 +303,7 @@ pub fn decide(
             }
         }
     }
+    decision.fix = Some(fix);
     Ok(decision)
 }
 

@@ -20,7 +20,9 @@ use super::{
     config::{Compiled, ServiceRef},
     environment::Environment,
 };
-use crate::policy::{Connection, Endpoint, PodInfo, Protocol, SideStatus, Verdict, View};
+use crate::policy::{
+    Connection, Endpoint, PodInfo, PolicyRef, Protocol, SideStatus, Verdict, View,
+};
 
 /// What a required flow is for.
 #[derive(
@@ -287,7 +289,7 @@ impl Judge<'_, '_> {
                     .iter()
                     .filter(|_| !verdict.ingress.allows()),
             )
-            .map(ToString::to_string)
+            .map(PolicyRef::to_name)
             .collect();
         let flow = MissingFlow {
             flow: required.kind,
@@ -314,7 +316,7 @@ impl Judge<'_, '_> {
 }
 
 pub(super) fn pod_name(p: &PodInfo) -> String {
-    format!("{}/{}", p.namespace, p.name)
+    [p.namespace.as_str(), "/", p.name.as_str()].concat()
 }
 
 /// Why a connection is cut, from its verdict, e.g. `egress of ns/a is isolated by ns/p and no
@@ -332,16 +334,24 @@ fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
         if !out.is_empty() {
             out.push_str("; ");
         }
-        let _ = match who {
-            Endpoint::Pod(p) => write!(out, "{dir} of {}/{}", p.namespace, p.name),
-            Endpoint::Ip(ip) => write!(out, "{dir} of {ip}"),
-        };
+        out.push_str(dir);
+        out.push_str(" of ");
+        match who {
+            Endpoint::Pod(p) => {
+                out.push_str(&p.namespace);
+                out.push('/');
+                out.push_str(&p.name);
+            }
+            Endpoint::Ip(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+        }
         out.push_str(" is isolated by ");
         for (i, policy) in side.isolated_by.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(out, "{policy}");
+            policy.push_to(&mut out);
         }
         out.push_str(" and no rule allows it");
     }

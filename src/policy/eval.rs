@@ -41,6 +41,20 @@ impl PolicyRef<'_> {
     fn key(&self) -> (&str, &str) {
         (&self.0.namespace, &self.0.name)
     }
+
+    /// Appends `namespace/name` to `out` (what `Display` shows, without the formatter).
+    pub fn push_to(&self, out: &mut String) {
+        out.push_str(&self.0.namespace);
+        out.push('/');
+        out.push_str(&self.0.name);
+    }
+
+    /// `namespace/name`.
+    pub fn to_name(&self) -> String {
+        let mut out = String::with_capacity(self.0.namespace.len() + 1 + self.0.name.len());
+        self.push_to(&mut out);
+        out
+    }
 }
 
 impl PartialEq for PolicyRef<'_> {
