@@ -196,6 +196,17 @@ async fn bad_input_gets_its_documented_answer_and_the_server_keeps_serving() {
             "not JSON",
         ),
         (
+            // JSON is UTF-8: a byte that is not, even in a field the fast parse skips unread,
+            // is refused, not decided.
+            "invalid UTF-8 in a skipped field",
+            "POST",
+            "/validate",
+            Some("application/json"),
+            [b"{\"x\":\"\xff\",".as_slice(), &good.as_bytes()[1..]].concat(),
+            400,
+            "not JSON",
+        ),
+        (
             "wrong content type",
             "POST",
             "/validate",

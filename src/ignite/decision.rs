@@ -268,40 +268,38 @@ pub fn decide(
                 )));
             }
         }
-        Mode::Patch => {
-            match patch::for_request(env, cfg, req, additions, fits_incoming, &judged) {
-                Ok(_) if req.validating => {
-                    decision.verdict = Verdict::Denied;
-                    decision.unpatchable = Some(
+        Mode::Patch => match patch::for_request(env, cfg, req, additions, fits_incoming, &judged) {
+            Ok(_) if req.validating => {
+                decision.verdict = Verdict::Denied;
+                decision.unpatchable = Some(
                     "this is the validating webhook; the mutating webhook should have added the rules".into(),
                 );
-                }
-                Ok(patch) => {
-                    decision.verdict = Verdict::Patched;
-                    let others = compiled.as_ref().is_some_and(|p| {
-                        env.cluster.pods_in(req.namespace).any(|pod| {
-                            p.pod_selector.matches(&pod.labels) && !scope::is_ignite(cfg, pod)
-                        })
-                    });
-                    if others {
-                        decision.warnings.push(short(&format!(
-                            "{} also selects non-Ignite pods: they get the added Ignite rules too",
-                            req.name
-                        )));
-                    }
-                    decision.warnings.push(short(&format!(
-                        "ignite-netpol added {} rule(s) for {}",
-                        additions.egress.len() + additions.ingress.len(),
-                        kinds(&decision.missing)
-                    )));
-                    decision.patch = Some(patch);
-                }
-                Err(why) => {
-                    decision.verdict = Verdict::Denied;
-                    decision.unpatchable = Some(why);
-                }
             }
-        }
+            Ok(patch) => {
+                decision.verdict = Verdict::Patched;
+                let others = compiled.as_ref().is_some_and(|p| {
+                    env.cluster.pods_in(req.namespace).any(|pod| {
+                        p.pod_selector.matches(&pod.labels) && !scope::is_ignite(cfg, pod)
+                    })
+                });
+                if others {
+                    decision.warnings.push(short(&format!(
+                        "{} also selects non-Ignite pods: they get the added Ignite rules too",
+                        req.name
+                    )));
+                }
+                decision.warnings.push(short(&format!(
+                    "ignite-netpol added {} rule(s) for {}",
+                    additions.egress.len() + additions.ingress.len(),
+                    kinds(&decision.missing)
+                )));
+                decision.patch = Some(patch);
+            }
+            Err(why) => {
+                decision.verdict = Verdict::Denied;
+                decision.unpatchable = Some(why);
+            }
+        },
     }
     decision.fix = Some(fix);
     Ok(decision)
