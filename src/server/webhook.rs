@@ -42,8 +42,8 @@ async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
     handle(&state, "/mutate", false, req).await
 }
 
-/// A finished answer: what to send and what to audit.
-struct Answer {
+/// A finished HTTP reply: what to send and what to audit.
+struct Reply {
     status: StatusCode,
     json: bool,
     body: Vec<u8>,
@@ -53,7 +53,7 @@ struct Answer {
     uid: Option<String>,
 }
 
-impl Answer {
+impl Reply {
     fn plain(status: StatusCode, message: impl Into<String>) -> Self {
         let message = message.into();
         Self {
@@ -93,20 +93,20 @@ async fn serve_review(
 ) -> Response {
     let started = Instant::now();
     let http1 = req.version() < Version::HTTP_2;
-    let answer = answer(state, validating, req).await;
-    let status = answer.status;
-    let mut response = if answer.json {
+    let reply = reply(state, validating, req).await;
+    let status = reply.status;
+    let mut response = if reply.json {
         (
             status,
             [(header::CONTENT_TYPE, "application/json")],
-            answer.body,
+            reply.body,
         )
             .into_response()
     } else {
         (
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            answer.body,
+            reply.body,
         )
             .into_response()
     };
@@ -121,18 +121,18 @@ async fn serve_review(
         state,
         path,
         started,
-        answer.reviewed,
-        answer.uid,
-        answer.error,
+        reply.reviewed,
+        reply.uid,
+        reply.error,
         status.as_u16(),
     );
     response
 }
 
-async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
+async fn reply(state: &AppState, validating: bool, req: Request) -> Reply {
     tracing::debug!(path = %req.uri().path(), "Review started");
     if !is_json(req.headers()) {
-        return Answer::plain(
+        return Reply::plain(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "ignite-netpol: Content-Type must be application/json",
         );
@@ -144,19 +144,19 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
     );
     let body = match read.await {
         Err(_) => {
-            return Answer::plain(
+            return Reply::plain(
                 StatusCode::REQUEST_TIMEOUT,
                 "ignite-netpol: the request body did not arrive in time",
             );
         }
         Ok(Err(e)) if is_length_limit(&e) => {
-            return Answer::plain(
+            return Reply::plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("ignite-netpol: the request body exceeds the limit of {limit} bytes"),
             );
         }
         Ok(Err(e)) => {
-            return Answer::plain(
+            return Reply::plain(
                 StatusCode::BAD_REQUEST,
                 format!("ignite-netpol: cannot read the request body: {e}"),
             );
@@ -177,12 +177,12 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
             .error
             .clone()
             .unwrap_or_else(|| "the AdmissionReview cannot be read".into());
-        let mut a = Answer::plain(StatusCode::BAD_REQUEST, format!("ignite-netpol: {msg}"));
+        let mut a = Reply::plain(StatusCode::BAD_REQUEST, format!("ignite-netpol: {msg}"));
         a.reviewed = Some(reviewed);
         return a;
     }
     match admission::to_bytes(&reviewed.answer) {
-        Ok(body) => Answer {
+        Ok(body) => Reply {
             status: StatusCode::OK,
             json: true,
             body,
@@ -190,7 +190,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
             reviewed: Some(reviewed),
             uid: None,
         },
-        Err(e) => Answer::plain(
+        Err(e) => Reply::plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("ignite-netpol: cannot encode the answer: {e}"),
         ),
@@ -198,7 +198,7 @@ async fn answer(state: &AppState, validating: bool, req: Request) -> Answer {
 }
 
 /// The answer while the cluster view is not synced (`--on-unsynced`).
-fn unsynced(state: &AppState, body: &[u8]) -> Answer {
+fn unsynced(state: &AppState, body: &[u8]) -> Reply {
     #[derive(serde::Deserialize)]
     struct UidOnly {
         request: Option<Uid>,
@@ -213,7 +213,7 @@ fn unsynced(state: &AppState, body: &[u8]) -> Answer {
         .map(|r| r.uid)
         .filter(|u| !u.is_empty());
     let Some(uid) = uid else {
-        return Answer::plain(
+        return Reply::plain(
             StatusCode::BAD_REQUEST,
             "ignite-netpol: the AdmissionReview request has no uid",
         );
@@ -222,7 +222,7 @@ fn unsynced(state: &AppState, body: &[u8]) -> Answer {
     let allow = state.on_unsynced == super::OnUnsynced::Allow;
     let review = admission::response::unsynced(&uid, allow, message);
     match admission::to_bytes(&review) {
-        Ok(body) => Answer {
+        Ok(body) => Reply {
             status: StatusCode::OK,
             json: true,
             body,
@@ -230,7 +230,7 @@ fn unsynced(state: &AppState, body: &[u8]) -> Answer {
             error: Some("cluster view not synced".into()),
             uid: Some(uid),
         },
-        Err(e) => Answer::plain(
+        Err(e) => Reply::plain(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("ignite-netpol: cannot encode the answer: {e}"),
         ),
