@@ -195,6 +195,27 @@ fn seed_pair_is_denied_for_apiserver_only_with_the_not_a_pod_hint() {
     );
 }
 
+/// Hints explain a cut: a policy that cuts nothing is admitted without them, even when one of
+/// its rules holds a classic mistake (a selector that matches no namespace, a pod's IP as an
+/// ipBlock) that the denial above names.
+#[test]
+fn an_admitted_policy_carries_no_hints() {
+    let c = Cluster::new(&[seed("cluster.yaml")], None);
+    let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "open-egress", "namespace": "cache-ns"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [
+            {},
+            {"to": [{"namespaceSelector": {"matchLabels": {"zone": "kube-system"}}}]},
+            {"to": [{"ipBlock": {"cidr": "172.21.70.49/32"}}]}
+        ]}
+    }))
+    .expect("policy");
+    let d = c.decide(&np, None);
+    assert_eq!(d.verdict, Verdict::Allowed, "{:?}", d.missing);
+    assert!(d.hints.is_empty(), "{:?}", d.hints);
+}
+
 #[test]
 fn seed_dns_same_namespace_is_denied_for_dns_with_both_hints() {
     let mut c = Cluster::new(&[seed("cluster.yaml")], None);
