@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use reconcile::{ReconcileMetrics, ReconcileMode, Reconciler};
 pub use slim::SlimPod;
 use slim::{strip_meta, strip_policy};
-pub use watch::{Stores, reflect_stream, start};
+pub use watch::{Stores, is_unchanged, reflect_stream, start};
 
 use crate::{
     audit::AuditSink,

@@ -10,7 +10,7 @@ use kube::Resource;
 
 /// A Pod as the live view keeps it: only what the engine reads. Watching this type instead of
 /// the full Pod means the rest of each pod is skipped while decoding and never stored.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(default)]
 pub struct SlimPod {
     pub metadata: ObjectMeta,
@@ -19,7 +19,7 @@ pub struct SlimPod {
 }
 
 /// The pod spec fields the engine reads.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SlimPodSpec {
     pub containers: Vec<SlimContainer>,
@@ -28,7 +28,7 @@ pub struct SlimPodSpec {
 }
 
 /// A container's name, ports and restart policy (restartable init containers are sidecars).
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SlimContainer {
     pub name: String,
@@ -37,10 +37,13 @@ pub struct SlimContainer {
 }
 
 /// The pod status fields the engine reads.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SlimPodStatus {
+    /// `podIP`, `podIPs`: the API's spelling, which `camelCase` would miss (`podIp`).
+    #[serde(rename = "podIP")]
     pub pod_ip: Option<String>,
+    #[serde(rename = "podIPs")]
     pub pod_ips: Option<Vec<k8s_openapi::api::core::v1::PodIP>>,
 }
 

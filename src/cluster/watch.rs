@@ -1,7 +1,10 @@
 //! The watchers: one reflector per kind the view reads, each slimming what it stores, and the
 //! stores they fill — from which [`Stores::snapshot`] and [`Stores::environment`] build a view.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::{
@@ -116,6 +119,7 @@ fn reflect<K>(
 where
     K: Resource<DynamicType = ()>
         + Clone
+        + PartialEq
         + DeserializeOwned
         + std::fmt::Debug
         + Send
@@ -126,25 +130,54 @@ where
 }
 
 /// Fills a store from a stream of watch events, each object slimmed by `strip` first; every
-/// event pokes `changed`, a failed one is logged (the watcher retries). The seam tests feed.
+/// event that changes what is stored pokes `changed`, a failed one is logged (the watcher
+/// retries). An update that leaves the slimmed object as it was — a pod's status, its
+/// `resourceVersion`, `managedFields` — is stored but pokes nothing, so it costs no view
+/// rebuild. The seam tests feed.
 pub fn reflect_stream<K, S>(events: S, strip: fn(&mut K), changed: Arc<Notify>) -> Store<K>
 where
-    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
     let (reader, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
-    let stream = events.modify(strip).reflect(writer);
+    // Judged before the event reaches the store, in stream order: the flag an item sets is the
+    // one the loop reads for that same item.
+    let seen = reader.clone();
+    let news = Arc::new(AtomicBool::new(true));
+    let flag = news.clone();
+    let stream = events
+        .modify(strip)
+        .inspect(move |event| {
+            let unchanged = matches!(event, Ok(e) if is_unchanged(&seen, e));
+            flag.store(!unchanged, Ordering::Relaxed);
+        })
+        .reflect(writer);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             match event {
-                Ok(_) => changed.notify_one(),
+                Ok(_) if news.load(Ordering::Relaxed) => changed.notify_one(),
+                Ok(_) => {}
                 Err(error) => tracing::warn!(%kind, %error, "Watch failed; retrying with backoff"),
             }
         }
     });
     reader
+}
+
+/// Whether `event` (already slimmed) is an update that leaves the stored object as it is.
+/// Listing events always count: the store only shows a relist once it is complete.
+pub fn is_unchanged<K>(store: &Store<K>, event: &watcher::Event<K>) -> bool
+where
+    K: Resource<DynamicType = ()> + Clone + PartialEq,
+{
+    match event {
+        watcher::Event::Apply(obj) => store
+            .get(&reflector::ObjectRef::from_obj(obj))
+            .is_some_and(|old| *old == *obj),
+        _ => false,
+    }
 }
 
 /// The namespaces whose Services may hold the DNS Service: the configured one's, then the
