@@ -1,10 +1,7 @@
 //! The watchers: one reflector per kind the view reads, each slimming what it stores, and the
 //! stores they fill — from which [`Stores::snapshot`] and [`Stores::environment`] build a view.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
-};
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::{
@@ -139,26 +136,23 @@ where
     K: Resource<DynamicType = ()> + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
-    let (reader, writer) = reflector::store();
+    let (reader, mut writer) = reflector::store();
     let kind = K::kind(&()).to_string();
-    // Judged before the event reaches the store, in stream order: the flag an item sets is the
-    // one the loop reads for that same item.
     let seen = reader.clone();
-    let news = Arc::new(AtomicBool::new(true));
-    let flag = news.clone();
-    let stream = events
-        .modify(strip)
-        .inspect(move |event| {
-            let unchanged = matches!(event, Ok(e) if is_unchanged(&seen, e));
-            flag.store(!unchanged, Ordering::Relaxed);
-        })
-        .reflect(writer);
+    let stream = events.modify(strip);
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             match event {
-                Ok(_) if news.load(Ordering::Relaxed) => changed.notify_one(),
-                Ok(_) => {}
+                // Judged against the store before the event is applied to it (what kube's
+                // `reflect` does for a store that is not shared).
+                Ok(event) => {
+                    let news = !is_unchanged(&seen, &event);
+                    writer.apply_watcher_event(&event);
+                    if news {
+                        changed.notify_one();
+                    }
+                }
                 Err(error) => tracing::warn!(%kind, %error, "Watch failed; retrying with backoff"),
             }
         }

@@ -291,6 +291,15 @@ pub(crate) mod yaml {
         Ok(Tree::Plain(v.to_string()))
     }
 
+    /// `serialize_*` methods that print their value as it displays.
+    macro_rules! plain_scalars {
+        ($($method:ident: $ty:ty),* $(,)?) => {
+            $(fn $method(self, v: $ty) -> Result<Tree, Error> {
+                plain(v)
+            })*
+        };
+    }
+
     impl ser::Serializer for TreeSerializer {
         type Ok = Tree;
         type Error = Error;
@@ -302,33 +311,18 @@ pub(crate) mod yaml {
         type SerializeStruct = MapTree;
         type SerializeStructVariant = Impossible<Tree, Error>;
 
-        fn serialize_bool(self, v: bool) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_i8(self, v: i8) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_i16(self, v: i16) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_i32(self, v: i32) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_i64(self, v: i64) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_u8(self, v: u8) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_u16(self, v: u16) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_u32(self, v: u32) -> Result<Tree, Error> {
-            plain(v)
-        }
-        fn serialize_u64(self, v: u64) -> Result<Tree, Error> {
-            plain(v)
-        }
+        // Booleans and integers print as JSON prints them.
+        plain_scalars!(
+            serialize_bool: bool,
+            serialize_i8: i8,
+            serialize_i16: i16,
+            serialize_i32: i32,
+            serialize_i64: i64,
+            serialize_u8: u8,
+            serialize_u16: u16,
+            serialize_u32: u32,
+            serialize_u64: u64,
+        );
         fn serialize_f32(self, v: f32) -> Result<Tree, Error> {
             self.serialize_f64(f64::from(v))
         }
