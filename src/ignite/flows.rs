@@ -21,7 +21,7 @@ use super::{
     environment::Environment,
 };
 use crate::policy::{
-    Connection, Endpoint, PodInfo, PolicyRef, Protocol, SideStatus, Verdict, View,
+    Connection, Endpoint, Layer, PodInfo, PolicyRef, Protocol, SideStatus, Verdict, View,
 };
 
 /// What a required flow is for.
@@ -72,6 +72,26 @@ pub struct MissingFlow {
     /// For `extra` flows, the configured name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The Admin-tier rule that denies the flow: Admin-tier rules come before every
+    /// NetworkPolicy, so no NetworkPolicy can re-open the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_denied_by: Option<AdminDenial>,
+}
+
+/// An Admin-tier rule that denies a required flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AdminDenial {
+    /// In full: `ClusterNetworkPolicy x (Admin tier, priority 10) egress[0] "name": Deny`.
+    pub rule: String,
+    /// For a warning: `ClusterNetworkPolicy/x egress[0]`.
+    pub short: String,
+}
+
+impl MissingFlow {
+    /// Whether a NetworkPolicy rule can restore the flow (no Admin-tier rule denies it).
+    pub fn fixable(&self) -> bool {
+        self.admin_denied_by.is_none()
+    }
 }
 
 /// The flows a policy set cuts.
@@ -277,20 +297,25 @@ impl Judge<'_, '_> {
         if verdict.allowed {
             return;
         }
-        let blocked_by = verdict
-            .egress
-            .isolated_by
-            .iter()
-            .filter(|_| !verdict.egress.allows())
-            .chain(
-                verdict
-                    .ingress
-                    .isolated_by
-                    .iter()
-                    .filter(|_| !verdict.ingress.allows()),
-            )
-            .map(PolicyRef::to_name)
-            .collect();
+        let mut blocked_by = Vec::new();
+        let mut admin_denied_by = None;
+        for side in [&verdict.egress, &verdict.ingress] {
+            if side.allows() {
+                continue;
+            }
+            if side.decided_by == Layer::Admin
+                && let Some(rule) = &side.tier_rule
+            {
+                admin_denied_by.get_or_insert_with(|| AdminDenial {
+                    rule: rule.to_string(),
+                    short: rule.short(),
+                });
+            }
+            match &side.tier_rule {
+                Some(rule) => blocked_by.push(format!("{}/{}", rule.policy.kind, rule.policy.name)),
+                None => blocked_by.extend(side.isolated_by.iter().map(PolicyRef::to_name)),
+            }
+        }
         let flow = MissingFlow {
             flow: required.kind,
             from: from.label(),
@@ -306,6 +331,7 @@ impl Judge<'_, '_> {
             egress_blocked: !verdict.egress.allows(),
             ingress_blocked: !verdict.ingress.allows(),
             name: required.name.map(str::to_string),
+            admin_denied_by,
         };
         if required.warn_only {
             self.report.peer_warnings.push(flow);
@@ -345,6 +371,10 @@ fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
             Endpoint::Ip(ip) => {
                 let _ = write!(out, "{ip}");
             }
+        }
+        if let Some(rule) = &side.tier_rule {
+            let _ = write!(out, " is denied by {rule}");
+            continue;
         }
         out.push_str(" is isolated by ");
         for (i, policy) in side.isolated_by.iter().enumerate() {
@@ -387,9 +417,8 @@ mod tests {
 
     fn side<'a>(status: SideStatus, by: &[&'a Policy]) -> Side<'a> {
         Side {
-            status,
             isolated_by: by.iter().map(|p| PolicyRef(p)).collect(),
-            allowed_by: None,
+            ..Side::unjudged(status)
         }
     }
 

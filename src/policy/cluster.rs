@@ -7,9 +7,12 @@
 
 use std::{collections::HashMap, net::IpAddr};
 
-use k8s_openapi::api::{core::v1::Namespace, core::v1::Pod, networking::v1::NetworkPolicy};
+use k8s_openapi::api::{
+    core::v1::{Namespace, Node, Pod},
+    networking::v1::NetworkPolicy,
+};
 
-use super::{ContainerPort, FieldError, Labels, Policy, Protocol, Sub};
+use super::{ClusterPolicy, ContainerPort, FieldError, Labels, Policy, Protocol, Sub, Tier};
 
 /// The label the API server sets on every namespace (GA in 1.22).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -32,9 +35,39 @@ pub struct PodInfo {
     pub ports: Vec<ContainerPort>,
 }
 
-/// An object that could not be turned into the engine's model.
+/// A Node as the engine sees it: what a `nodes` peer of a cluster policy needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub labels: Labels,
+    /// The addresses of `status.addresses` that are IP addresses (`InternalIP`, `ExternalIP`;
+    /// a `Hostname` entry is a name and is left out).
+    pub addresses: Vec<IpAddr>,
+}
+
+impl NodeInfo {
+    /// The engine's view of a Node.
+    pub fn from_node(node: &Node) -> Self {
+        let addresses = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.address.parse().ok())
+            .collect();
+        Self {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            labels: node.metadata.labels.clone().unwrap_or_default(),
+            addresses,
+        }
+    }
+}
+
+/// An object that could not be turned into the engine's model; `namespace` is empty for a
+/// cluster-scoped object.
 #[derive(Debug, thiserror::Error)]
-#[error("{kind} {namespace}/{name}: {error}")]
+#[error("{kind} {}{}{name}: {error}", namespace, if namespace.is_empty() { "" } else { "/" })]
 pub struct ObjectError {
     pub kind: &'static str,
     pub namespace: String,
@@ -50,6 +83,9 @@ pub struct Cluster {
     pods: Vec<PodInfo>,
     pods_by_namespace: HashMap<String, HashMap<String, usize>>,
     policies: HashMap<String, NamespacePolicies>,
+    /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
+    cluster_policies: Vec<ClusterPolicy>,
+    nodes: Vec<NodeInfo>,
 }
 
 /// The policies of one namespace with an index from a required label to the policies that
@@ -135,6 +171,40 @@ impl Cluster {
             .entry(policy.namespace.clone())
             .or_default()
             .upsert(policy);
+    }
+
+    /// Adds a cluster policy, replacing one of the same kind and name, keeping the evaluation
+    /// order.
+    pub fn upsert_cluster_policy(&mut self, policy: ClusterPolicy) {
+        self.cluster_policies
+            .retain(|p| (p.kind, p.name.as_str()) != (policy.kind, policy.name.as_str()));
+        let at = self
+            .cluster_policies
+            .partition_point(|p| p.order_key() < policy.order_key());
+        self.cluster_policies.insert(at, policy);
+    }
+
+    /// Adds a node, replacing one of the same name.
+    pub fn upsert_node(&mut self, node: NodeInfo) {
+        match self.nodes.iter_mut().find(|n| n.name == node.name) {
+            Some(n) => *n = node,
+            None => self.nodes.push(node),
+        }
+    }
+
+    /// The cluster policies of a tier, in evaluation order.
+    pub fn cluster_policies(&self, tier: Tier) -> impl Iterator<Item = &ClusterPolicy> {
+        self.cluster_policies.iter().filter(move |p| p.tier == tier)
+    }
+
+    /// Every cluster policy, Admin tier first, each tier in evaluation order.
+    pub fn all_cluster_policies(&self) -> &[ClusterPolicy] {
+        &self.cluster_policies
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.iter()
     }
 
     /// A namespace by name.

@@ -7,6 +7,10 @@
 //! what the union of those policies' rules allows. The verdict says which policies isolate each
 //! side and which rule (policy + index) allowed the connection.
 //!
+//! Around NetworkPolicy sit the cluster-wide tiers ([`super::tier`]): an Admin-tier rule that
+//! matches decides before any NetworkPolicy is read, and a Baseline-tier rule decides for a pod
+//! that no NetworkPolicy isolates. The verdict names the deciding tier and rule.
+//!
 //! Evaluation runs over a [`View`]: the cluster as loaded, optionally with one policy replaced,
 //! added or deleted, so an admission decision can ask "what if" without copying the cluster.
 
@@ -14,7 +18,10 @@ use std::{fmt, net::IpAddr};
 
 use serde::Serialize;
 
-use super::{Cluster, Direction, NamespaceScope, Peer, PodInfo, Policy, Protocol, Rule};
+use super::{
+    Cluster, Direction, NamespaceScope, Peer, PodInfo, Policy, Protocol, Rule,
+    tier::{Action, ClusterPolicy, Match, PeerEnd, Tier, TierRule},
+};
 
 /// One end of a connection.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +98,96 @@ impl fmt::Display for RuleRef<'_> {
     }
 }
 
+/// One rule of a cluster policy: the policy, direction and index in that direction's list.
+#[derive(Clone, Copy, Debug)]
+pub struct TierRuleRef<'a> {
+    pub policy: &'a ClusterPolicy,
+    pub direction: Direction,
+    pub rule: usize,
+}
+
+impl<'a> TierRuleRef<'a> {
+    /// `Kind/name direction[index]`, e.g. `ClusterNetworkPolicy/deny-egress egress[0]`.
+    pub fn short(&self) -> String {
+        format!(
+            "{}/{} {}[{}]",
+            self.policy.kind, self.policy.name, self.direction, self.rule
+        )
+    }
+
+    /// The rule itself.
+    pub fn rule(&self) -> &'a TierRule {
+        &self.policy.rules(self.direction)[self.rule]
+    }
+}
+
+impl PartialEq for TierRuleRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.policy.kind,
+            &self.policy.name,
+            self.direction,
+            self.rule,
+        ) == (
+            other.policy.kind,
+            &other.policy.name,
+            other.direction,
+            other.rule,
+        )
+    }
+}
+
+impl Eq for TierRuleRef<'_> {}
+
+impl fmt::Display for TierRuleRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.policy;
+        write!(
+            f,
+            "{} {} ({} tier, priority {}) {}[{}]",
+            p.kind, p.name, p.tier, p.priority, self.direction, self.rule
+        )?;
+        let rule = self.rule();
+        if let Some(name) = &rule.name {
+            write!(f, " {name:?}")?;
+        }
+        write!(f, ": {}", rule.action)
+    }
+}
+
+impl Serialize for TierRuleRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let rule = self.rule();
+        let mut st = s.serialize_struct("TierRuleRef", 8)?;
+        st.serialize_field("kind", &self.policy.kind)?;
+        st.serialize_field("policy", &self.policy.name)?;
+        st.serialize_field("tier", &self.policy.tier)?;
+        st.serialize_field("priority", &self.policy.priority)?;
+        st.serialize_field("direction", &self.direction)?;
+        st.serialize_field("rule", &self.rule)?;
+        st.serialize_field("name", &rule.name)?;
+        st.serialize_field("action", &rule.action)?;
+        st.end()
+    }
+}
+
+/// Which layer of policy decided one side of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// No policy applies to this end (an address, or a host-network pod).
+    None,
+    /// An Admin-tier rule (Accept or Deny).
+    Admin,
+    /// The NetworkPolicies that isolate the pod.
+    NetworkPolicy,
+    /// A Baseline-tier rule (Accept or Deny).
+    Baseline,
+    /// Nothing decided: allowed by default.
+    Default,
+}
+
 /// How one side of a connection judged it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +212,18 @@ pub struct Side<'a> {
     pub isolated_by: Vec<PolicyRef<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_by: Option<RuleRef<'a>>,
+    /// The layer whose decision stands.
+    pub decided_by: Layer,
+    /// The Admin- or Baseline-tier rule that decided (Accept or Deny).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_rule: Option<TierRuleRef<'a>>,
+    /// The Admin-tier `Pass` rules that handed the connection on to the next tier.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub passed_by: Vec<TierRuleRef<'a>>,
+    /// Rules passed over because they match by `domainNames`, which are not resolved here: if
+    /// the destination is one of those names, such a rule decides instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_evaluated: Vec<TierRuleRef<'a>>,
 }
 
 impl Side<'_> {
@@ -123,12 +232,25 @@ impl Side<'_> {
         self.status != SideStatus::Denied
     }
 
-    fn unjudged(status: SideStatus) -> Self {
+    /// A side no policy judged (`status` says why).
+    pub fn unjudged(status: SideStatus) -> Self {
         Self {
             status,
             isolated_by: Vec::new(),
             allowed_by: None,
+            decided_by: match status {
+                SideStatus::External | SideStatus::HostNetwork => Layer::None,
+                _ => Layer::Default,
+            },
+            tier_rule: None,
+            passed_by: Vec::new(),
+            not_evaluated: Vec::new(),
         }
+    }
+
+    /// Whether a cluster-wide rule, not a NetworkPolicy, decided this side.
+    pub fn decided_by_tier(&self) -> bool {
+        matches!(self.decided_by, Layer::Admin | Layer::Baseline)
     }
 }
 
@@ -246,6 +368,9 @@ impl<'a> View<'a> {
         }
         let dst_ports = conn.to.pod().map(|p| p.ports.as_slice());
         let mut side = Side::unjudged(SideStatus::NotIsolated);
+        if self.tier(Tier::Admin, subject, direction, peer, conn, &mut side) {
+            return side;
+        }
         for policy in self.selecting(subject) {
             let Some(rules) = policy.rules(direction) else {
                 continue;
@@ -274,13 +399,72 @@ impl<'a> View<'a> {
             }
         }
         if !side.isolated_by.is_empty() {
+            side.decided_by = Layer::NetworkPolicy;
             side.status = if side.allowed_by.is_some() {
                 SideStatus::Allowed
             } else {
                 SideStatus::Denied
             };
+            return side;
         }
+        self.tier(Tier::Baseline, subject, direction, peer, conn, &mut side);
         side
+    }
+
+    /// Runs one cluster-wide tier for `subject`; true when a rule decided (Accept or Deny),
+    /// recorded in `side`. A `Pass` ends the tier undecided.
+    fn tier(
+        &self,
+        tier: Tier,
+        subject: &PodInfo,
+        direction: Direction,
+        peer: &Endpoint<'_>,
+        conn: &Connection<'_>,
+        side: &mut Side<'a>,
+    ) -> bool {
+        let cluster: &'a Cluster = self.cluster;
+        let end = match *peer {
+            Endpoint::Pod(p) => PeerEnd::Pod(p),
+            Endpoint::Ip(ip) => PeerEnd::Ip(ip),
+        };
+        let dst_ports = conn.to.pod().map(|p| p.ports.as_slice());
+        for policy in cluster.cluster_policies(tier) {
+            let rules = policy.rules(direction);
+            if rules.is_empty() || !policy.selects(cluster, subject) {
+                continue;
+            }
+            for (i, rule) in rules.iter().enumerate() {
+                let at = TierRuleRef {
+                    policy,
+                    direction,
+                    rule: i,
+                };
+                match rule.matches(cluster, &end, conn.port, conn.protocol, dst_ports) {
+                    Match::No => {}
+                    Match::NotEvaluated => side.not_evaluated.push(at),
+                    Match::Yes => match rule.action {
+                        Action::Pass => {
+                            side.passed_by.push(at);
+                            return false;
+                        }
+                        Action::Accept | Action::Deny => {
+                            side.tier_rule = Some(at);
+                            side.decided_by = match tier {
+                                Tier::Admin => Layer::Admin,
+                                Tier::Baseline => Layer::Baseline,
+                            };
+                            side.status = if rule.action == Action::Accept {
+                                SideStatus::Allowed
+                            } else {
+                                SideStatus::Denied
+                            };
+                            return true;
+                        }
+                    },
+                }
+            }
+        }
+        false
     }
 }
 

@@ -43,6 +43,14 @@ impl IpBlock {
         Ok(Self { cidr, except })
     }
 
+    /// All of `cidr`, with no exceptions (a cluster policy's `networks` entry).
+    pub fn whole(cidr: IpNet) -> Self {
+        Self {
+            cidr: cidr.trunc(),
+            except: Vec::new(),
+        }
+    }
+
     /// Whether `ip` lies in the CIDR and in none of its exceptions.
     pub fn contains(&self, ip: &IpAddr) -> bool {
         self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))

@@ -1,6 +1,7 @@
-//! Pure NetworkPolicy semantics (`networking.k8s.io/v1`): selectors, ipBlocks, ports,
-//! compilation with the API's defaults and validation, an indexed cluster model, and evaluation
-//! of single connections with an explanation.
+//! Pure NetworkPolicy semantics (`networking.k8s.io/v1`) and the cluster-wide tiers around it
+//! (ClusterNetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy): selectors, ipBlocks,
+//! ports, compilation with the APIs' defaults and validation, an indexed cluster model, and
+//! evaluation of single connections with an explanation.
 //!
 //! Nothing here does I/O or knows about admission, Ignite, tokio or kube clients.
 
@@ -10,18 +11,20 @@ mod eval;
 mod ipblock;
 pub(crate) mod port;
 mod selector;
+pub mod tier;
 
 pub use cluster::{
-    Cluster, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, ObjectError, PodInfo,
+    Cluster, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, NodeInfo, ObjectError, PodInfo,
 };
 pub use compile::{Direction, NamespaceScope, Peer, Policy, Rule};
 pub use eval::{
-    Connection, Endpoint, PolicyChange, PolicyRef, RuleRef, Side, SideStatus, Verdict, View,
-    peer_matches, rule_allows,
+    Connection, Endpoint, Layer, PolicyChange, PolicyRef, RuleRef, Side, SideStatus, TierRuleRef,
+    Verdict, View, peer_matches, rule_allows,
 };
 pub use ipblock::{IpBlock, parse_cidr};
 pub use port::{ContainerPort, PortMatch, Protocol, RulePort, UnknownProtocol, validate_port_name};
 pub use selector::{Labels, Selector};
+pub use tier::{Action, ClusterPolicy, Tier};
 
 /// A field path built lazily, so compiling a valid object formats nothing:
 /// `Sub::new(&"spec", "egress", Some(0))` displays as `spec.egress[0]`.

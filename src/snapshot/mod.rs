@@ -2,8 +2,9 @@
 //!
 //! Files hold what `kubectl get ... -o yaml` (or `-o json`) prints: a `v1 List` (or any
 //! `*List` with `items`), a multi-document YAML stream, or single objects. Namespaces, Pods,
-//! Services, EndpointSlices (`discovery.k8s.io/v1`) and NetworkPolicies are kept; other kinds are
-//! skipped and counted. Files are applied in order: an object replaces an earlier one of the same
+//! Services, EndpointSlices (`discovery.k8s.io/v1`), NetworkPolicies, Nodes and the cluster-wide
+//! policies of `policy.networking.k8s.io` (ClusterNetworkPolicy `v1alpha2`, AdminNetworkPolicy
+//! and BaselineAdminNetworkPolicy `v1alpha1`) are kept; other kinds are skipped and counted. Files are applied in order: an object replaces an earlier one of the same
 //! kind, namespace and name, as `kubectl apply` would.
 //!
 //! Every error names the file, the document (1-based) and, inside a List, the item, plus the
@@ -14,7 +15,7 @@ use std::{collections::BTreeMap, collections::HashMap, fmt, path::Path};
 use k8s_openapi::{
     Metadata,
     api::{
-        core::v1::{Namespace, Pod, Service},
+        core::v1::{Namespace, Node, Pod, Service},
         discovery::v1::EndpointSlice,
         networking::v1::NetworkPolicy,
     },
@@ -22,7 +23,10 @@ use k8s_openapi::{
 };
 use serde_json::Value;
 
-use crate::policy::{Cluster, FieldError, ObjectError};
+use crate::policy::{
+    Cluster, ClusterPolicy, FieldError, NodeInfo, ObjectError,
+    tier::api::{AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy},
+};
 
 mod parse;
 mod yaml;
@@ -152,6 +156,10 @@ pub struct ClusterSnapshot {
     pub services: Objects<Service>,
     pub endpoint_slices: Objects<EndpointSlice>,
     pub network_policies: Objects<NetworkPolicy>,
+    pub nodes: Objects<Node>,
+    pub cluster_network_policies: Objects<ClusterNetworkPolicy>,
+    pub admin_network_policies: Objects<AdminNetworkPolicy>,
+    pub baseline_admin_network_policies: Objects<BaselineAdminNetworkPolicy>,
     /// Objects of other kinds, counted by `apiVersion/kind`.
     pub skipped: BTreeMap<String, usize>,
 }
@@ -217,6 +225,12 @@ impl ClusterSnapshot {
             parse::Object::Service(o) => self.services.upsert(*o),
             parse::Object::EndpointSlice(o) => self.endpoint_slices.upsert(*o),
             parse::Object::NetworkPolicy(o) => self.network_policies.upsert(*o),
+            parse::Object::Node(o) => self.nodes.upsert(*o),
+            parse::Object::ClusterNetworkPolicy(o) => self.cluster_network_policies.upsert(*o),
+            parse::Object::AdminNetworkPolicy(o) => self.admin_network_policies.upsert(*o),
+            parse::Object::BaselineAdminNetworkPolicy(o) => {
+                self.baseline_admin_network_policies.upsert(*o)
+            }
             parse::Object::Skipped(kind) => *self.skipped.entry(kind).or_default() += 1,
         }
     }
@@ -228,15 +242,52 @@ impl ClusterSnapshot {
             + self.services.len()
             + self.endpoint_slices.len()
             + self.network_policies.len()
+            + self.nodes.len()
+            + self.cluster_network_policies.len()
+            + self.admin_network_policies.len()
+            + self.baseline_admin_network_policies.len()
     }
 
-    /// Builds the engine's indexed model of namespaces, pods and policies.
+    /// Builds the engine's indexed model of namespaces, pods, nodes and policies.
     pub fn cluster(&self) -> Result<Cluster, ObjectError> {
-        Cluster::build(
+        let mut cluster = Cluster::build(
             self.namespaces.as_slice(),
             self.pods.as_slice(),
             self.network_policies.as_slice(),
-        )
+        )?;
+        self.add_tiers(&mut cluster)?;
+        Ok(cluster)
+    }
+
+    /// Adds the snapshot's nodes and cluster-wide policies to `cluster`.
+    pub fn add_tiers(&self, cluster: &mut Cluster) -> Result<(), ObjectError> {
+        for node in self.nodes.as_slice() {
+            cluster.upsert_node(NodeInfo::from_node(node));
+        }
+        fn fail(kind: &'static str, name: &Option<String>, error: FieldError) -> ObjectError {
+            ObjectError {
+                kind,
+                namespace: String::new(),
+                name: name.clone().unwrap_or_default(),
+                error,
+            }
+        }
+        for o in self.cluster_network_policies.as_slice() {
+            let p = ClusterPolicy::compile_cnp(o)
+                .map_err(|e| fail("ClusterNetworkPolicy", &o.metadata.name, e))?;
+            cluster.upsert_cluster_policy(p);
+        }
+        for o in self.admin_network_policies.as_slice() {
+            let p = ClusterPolicy::compile_anp(o)
+                .map_err(|e| fail("AdminNetworkPolicy", &o.metadata.name, e))?;
+            cluster.upsert_cluster_policy(p);
+        }
+        for o in self.baseline_admin_network_policies.as_slice() {
+            let p = ClusterPolicy::compile_banp(o)
+                .map_err(|e| fail("BaselineAdminNetworkPolicy", &o.metadata.name, e))?;
+            cluster.upsert_cluster_policy(p);
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::num::NonZeroUsize;
 
 use k8s_openapi::{
     api::{
-        core::v1::{Namespace, Pod, Service},
+        core::v1::{Namespace, Node, Pod, Service},
         discovery::v1::EndpointSlice,
         networking::v1::NetworkPolicy,
     },
@@ -25,7 +25,10 @@ use super::{
     Location, SnapshotError, invalid,
     yaml::{parse_yaml, yaml_pieces},
 };
-use crate::policy::{FieldError, PodInfo, Policy};
+use crate::policy::{
+    ClusterPolicy, FieldError, PodInfo, Policy,
+    tier::api::{AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy},
+};
 
 /// An object of a kind the snapshot keeps, or the `apiVersion/kind` of one it skips.
 pub(super) enum Object {
@@ -34,6 +37,10 @@ pub(super) enum Object {
     Service(Box<Service>),
     EndpointSlice(Box<EndpointSlice>),
     NetworkPolicy(Box<NetworkPolicy>),
+    Node(Box<Node>),
+    ClusterNetworkPolicy(Box<ClusterNetworkPolicy>),
+    AdminNetworkPolicy(Box<AdminNetworkPolicy>),
+    BaselineAdminNetworkPolicy(Box<BaselineAdminNetworkPolicy>),
     Skipped(String),
 }
 
@@ -162,6 +169,25 @@ fn object(
             Policy::compile(&np).map_err(|e| meta_error(at, "NetworkPolicy", &np.metadata, e))?;
             Object::NetworkPolicy(Box::new(np))
         }
+        ("v1", "Node") => Object::Node(Box::new(typed(map, at)?)),
+        ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy") => {
+            let cnp: ClusterNetworkPolicy = typed(map, at)?;
+            ClusterPolicy::compile_cnp(&cnp)
+                .map_err(|e| meta_error(at, kind_of(&cnp), &cnp.metadata, e))?;
+            Object::ClusterNetworkPolicy(Box::new(cnp))
+        }
+        ("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy") => {
+            let anp: AdminNetworkPolicy = typed(map, at)?;
+            ClusterPolicy::compile_anp(&anp)
+                .map_err(|e| meta_error(at, kind_of(&anp), &anp.metadata, e))?;
+            Object::AdminNetworkPolicy(Box::new(anp))
+        }
+        ("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy") => {
+            let banp: BaselineAdminNetworkPolicy = typed(map, at)?;
+            ClusterPolicy::compile_banp(&banp)
+                .map_err(|e| meta_error(at, kind_of(&banp), &banp.metadata, e))?;
+            Object::BaselineAdminNetworkPolicy(Box::new(banp))
+        }
         _ => Object::Skipped(format!("{api_version}/{kind}")),
     })
 }
@@ -216,12 +242,16 @@ fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> V
 }
 
 fn meta_error(at: &Location, kind: &str, meta: &ObjectMeta, error: FieldError) -> SnapshotError {
-    let name = format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default()
-    );
+    let name = meta.name.as_deref().unwrap_or_default();
+    let name = match meta.namespace.as_deref() {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
     invalid(at, kind, name, error)
+}
+
+fn kind_of<T: k8s_openapi::Resource>(_: &T) -> &'static str {
+    T::KIND
 }
 
 fn map_error(at: &Location, map: &Map<String, Value>, error: FieldError) -> SnapshotError {
