@@ -1,12 +1,15 @@
 //! Pods that no policy can tell apart get the same answers, so they are judged once: two Ignite
 //! pods are alike when they share a namespace, the labels that any relevant policy's selectors
 //! look at, their container ports (for named ports) and their membership in every relevant
-//! ipBlock. A StatefulSet of 100 Ignite pods is then one class, judged by two of its members.
+//! ipBlock — the cluster-wide policies' selectors and `networks` included. A StatefulSet of 100 Ignite pods is then one class, judged by two of its members.
 
 use std::{collections::BTreeSet, net::IpAddr};
 
 use super::flows::pod_name;
-use crate::policy::{ContainerPort, IpBlock, Peer, PodInfo, View};
+use crate::policy::{
+    ContainerPort, IpBlock, Peer, PodInfo, View,
+    tier::{Subject, TierPeer},
+};
 
 /// One Ignite pod standing for its class.
 pub(super) struct Member<'a> {
@@ -53,6 +56,24 @@ pub(super) fn classes<'a>(
             }
         }
     }
+    let mut networks: Vec<IpBlock> = Vec::new();
+    for policy in view.cluster.all_cluster_policies() {
+        if let Subject::Pods { pods, .. } = &policy.subject {
+            keys.extend(pods.keys());
+        }
+        for rule in policy.ingress.iter().chain(&policy.egress) {
+            for peer in &rule.peers {
+                match peer {
+                    TierPeer::Pods { pods, .. } => keys.extend(pods.keys()),
+                    TierPeer::Networks(nets) => {
+                        networks.extend(nets.iter().map(|n| IpBlock::whole(*n)))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    blocks.extend(networks.iter());
     // Which blocks contain each pod: pods sorted by address, each block looked up as a range,
     // so thousands of blocks and pods cost O(blocks · log pods), not blocks × pods.
     let mut by_ip: Vec<(IpAddr, usize)> = pods

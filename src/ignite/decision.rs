@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{
     config::{Compiled, Mode},
     environment::Environment,
-    flows::{self, FlowKind, MissingFlow},
+    flows::{self, AdminDenial, FlowKind, MissingFlow},
     hints, patch,
     rules::{self, Additions},
     scope,
@@ -224,8 +224,19 @@ pub fn decide(
     }
     // Hints explain a cut: worked out only when there is something to explain (the walk over
     // the rules and, for an ipBlock, the cluster's pods is not paid by an admitted review).
+    // Flows an Admin-tier rule denies have no NetworkPolicy mistake behind them.
     if !report.missing.is_empty() || !decision.unverified.is_empty() {
-        decision.hints = hints::find(&view, env, judged[0], &report.missing);
+        decision.hints = if report.missing.iter().all(MissingFlow::fixable) {
+            hints::find(&view, env, judged[0], &report.missing)
+        } else {
+            let fixable: Vec<MissingFlow> = report
+                .missing
+                .iter()
+                .filter(|m| m.fixable())
+                .cloned()
+                .collect();
+            hints::find(&view, env, judged[0], &fixable)
+        };
     }
     decision.missing = report.missing;
     decision.warnings = warnings;
@@ -245,7 +256,26 @@ pub fn decide(
         return Ok(decision);
     }
 
-    let additions = rules::for_missing(&decision.missing, env, cfg);
+    // An Admin-tier Deny comes before every NetworkPolicy: rules for those flows would change
+    // nothing, so only the others get rules, and no patch can make the change safe.
+    let admin_rules = admin_rules(&decision.missing);
+    let additions = if admin_rules.is_empty() {
+        rules::for_missing(&decision.missing, env, cfg)
+    } else {
+        let fixable: Vec<MissingFlow> = decision
+            .missing
+            .iter()
+            .filter(|m| m.fixable())
+            .cloned()
+            .collect();
+        for denial in &admin_rules {
+            decision.warnings.push(short(&format!(
+                "an Admin-tier rule cuts Ignite off, no NetworkPolicy can re-open it: {}",
+                denial.short
+            )));
+        }
+        rules::for_missing(&fixable, env, cfg)
+    };
     let fits_incoming = compiled
         .as_ref()
         .is_some_and(|p| patch::fits(p, judged[0], &additions));
@@ -267,6 +297,18 @@ pub fn decide(
                     m.flow, m.target, m.port, m.protocol
                 )));
             }
+        }
+        Mode::Patch if !admin_rules.is_empty() => {
+            decision.verdict = Verdict::Denied;
+            decision.unpatchable = Some(format!(
+                "an Admin-tier rule denies {} of the flows, and Admin-tier rules are evaluated before every NetworkPolicy, so no NetworkPolicy patch can re-open them; change {}",
+                decision.missing.iter().filter(|m| !m.fixable()).count(),
+                admin_rules
+                    .iter()
+                    .map(|d| d.rule.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
         }
         Mode::Patch => match patch::for_request(env, cfg, req, additions, fits_incoming, &judged) {
             Ok(_) if req.validating => {
@@ -303,6 +345,17 @@ pub fn decide(
     }
     decision.fix = Some(fix);
     Ok(decision)
+}
+
+/// The distinct Admin-tier rules that deny missing flows, in order of first appearance.
+pub fn admin_rules(missing: &[MissingFlow]) -> Vec<&AdminDenial> {
+    let mut out: Vec<&AdminDenial> = Vec::new();
+    for rule in missing.iter().filter_map(|m| m.admin_denied_by.as_ref()) {
+        if !out.contains(&rule) {
+            out.push(rule);
+        }
+    }
+    out
 }
 
 /// The name of the stand-in pod judged where no Ignite pod runs yet.

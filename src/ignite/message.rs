@@ -78,6 +78,18 @@ pub fn explain(d: &Decision) -> String {
             m.reason
         );
     }
+    let admin = super::decision::admin_rules(&d.missing);
+    if !admin.is_empty() {
+        let n = d.missing.iter().filter(|m| !m.fixable()).count();
+        let _ = writeln!(
+            s,
+            "No NetworkPolicy can fix {n} of these: Admin-tier rules are evaluated before every NetworkPolicy. Change the rule that denies {} (an Accept or Pass rule before it for these flows, or a narrower match):",
+            if n == 1 { "it" } else { "them" }
+        );
+        for denial in admin {
+            let _ = writeln!(s, "  - {}", denial.rule);
+        }
+    }
     for gap in &d.unverified {
         let _ = writeln!(s, "- not checked: {gap} in the configuration (--config)");
     }
