@@ -260,7 +260,7 @@ fn review_answers_bad_input_without_crashing() {
             "wrong resource",
             admission_review("CREATE", deny_all(), Value::Null).replace(r#""kind":"NetworkPolicy""#, r#""kind":"Pod""#).replace("networking.k8s.io", ""),
             Some("705ab4f5-6393-11e8-b7cc-42010a800002"),
-            "reviews networking.k8s.io/v1 NetworkPolicy only",
+            "ignite-netpol reviews networking.k8s.io/v1 NetworkPolicy, policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy",
         ),
     ];
     for (name, body, uid, want) in cases {

@@ -271,7 +271,7 @@ async fn bad_input_gets_its_documented_answer_and_the_server_keeps_serving() {
             good.replace(r#""kind":"NetworkPolicy""#, r#""kind":"ConfigMap""#)
                 .into_bytes(),
             200,
-            "NetworkPolicy only",
+            "got networking.k8s.io/v1 ConfigMap",
         ),
         (
             "malformed request",

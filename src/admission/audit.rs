@@ -3,7 +3,10 @@
 
 use super::Reviewed;
 use crate::{
-    audit::{AuditFlow, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict, now},
+    audit::{
+        AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict,
+        now,
+    },
     ignite::{Mode, Verdict, flows::MissingFlow},
 };
 
@@ -70,11 +73,13 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
             username: None,
             groups: Vec::new(),
         },
+        kind: None,
         namespace: String::new(),
         name: String::new(),
         mode: None,
         verdict: AuditVerdict::Invalid,
         missing: Vec::new(),
+        affected: Vec::new(),
         unverified: Vec::new(),
         patch: None,
         warnings: Vec::new(),
@@ -95,6 +100,16 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
     }
     if let Some(d) = decision {
         record.missing = d.missing.into_iter().map(AuditFlow::from).collect();
+        record.affected = d
+            .affected
+            .into_iter()
+            .map(|i| AuditImpact {
+                namespace: i.namespace,
+                mode: i.mode.into(),
+                cut: i.cut.into_iter().map(AuditFlow::from).collect(),
+            })
+            .collect();
+        record.kind = (d.kind != "NetworkPolicy").then(|| d.kind.to_string());
         record.name = d.name;
         record.mode = Some(d.mode.into());
         record.verdict = d.verdict.into();

@@ -1,5 +1,9 @@
 //! AdmissionReview in, AdmissionReview out — the one path `review` and the webhook share.
 //!
+//! Reviewed kinds: NetworkPolicy (`networking.k8s.io/v1`, in any namespace), and the cluster-wide
+//! ClusterNetworkPolicy (`policy.networking.k8s.io/v1alpha2`), AdminNetworkPolicy and
+//! BaselineAdminNetworkPolicy (`v1alpha1`).
+//!
 //! Every review that can be read gets HTTP 200 and an answer with its uid echoed: allowed,
 //! allowed with warnings, patched (`patchType: JSONPatch`, base64 patch), or denied
 //! (`status.code` 403 and the explanation). A review that cannot be read gets an answer without
@@ -25,7 +29,14 @@ use std::borrow::Cow;
 
 use crate::{
     audit::AuditOperation,
-    ignite::{Compiled, Decision, Environment, Mode, Operation, PolicyRequest, decide},
+    ignite::{
+        ClusterPolicyRequest, Compiled, Decision, Environment, Mode, Operation, PolicyRequest,
+        decide, decide_cluster_policy,
+    },
+    policy::{
+        ClusterPolicy,
+        tier::{Kind, api},
+    },
 };
 
 /// The outcome of one review: the response to send, and what to audit.
@@ -304,18 +315,29 @@ fn review_careful(
         |msg: String, code: u16| answer(info.clone(), deny(&uid, &msg, code), None, Some(msg));
 
     let gvk = &req.kind;
-    if gvk.group != "networking.k8s.io" || gvk.version != "v1" || gvk.kind != "NetworkPolicy" {
-        return refuse(
-            format!(
-                "ignite-netpol reviews networking.k8s.io/v1 NetworkPolicy only, got {}/{} {}",
-                gvk.group, gvk.version, gvk.kind
-            ),
-            400,
-        );
-    }
+    let cluster_kind = match (gvk.group.as_str(), gvk.version.as_str(), gvk.kind.as_str()) {
+        ("networking.k8s.io", "v1", "NetworkPolicy") => None,
+        (api::GROUP, "v1alpha2", "ClusterNetworkPolicy") => Some(Kind::ClusterNetworkPolicy),
+        (api::GROUP, "v1alpha1", "AdminNetworkPolicy") => Some(Kind::AdminNetworkPolicy),
+        (api::GROUP, "v1alpha1", "BaselineAdminNetworkPolicy") => {
+            Some(Kind::BaselineAdminNetworkPolicy)
+        }
+        _ => {
+            return refuse(
+                format!(
+                    "ignite-netpol reviews networking.k8s.io/v1 NetworkPolicy, policy.networking.k8s.io/v1alpha2 ClusterNetworkPolicy and v1alpha1 AdminNetworkPolicy/BaselineAdminNetworkPolicy; got {}/{} {}",
+                    gvk.group, gvk.version, gvk.kind
+                ),
+                400,
+            );
+        }
+    };
     let Some(operation) = operation(&req.operation) else {
         return answer(info.clone(), allowed(&uid), None, None);
     };
+    if let Some(kind) = cluster_kind {
+        return decide_cluster_object(env, cfg, info.clone(), operation, kind, &req, options);
+    }
     let Some(namespace) = req.namespace.clone().filter(|n| !n.is_empty()) else {
         return refuse(
             "the request has no namespace: NetworkPolicies are namespaced".into(),
@@ -348,6 +370,87 @@ fn review_careful(
         object.as_ref(),
         options,
     )
+}
+
+/// Decides a write of a cluster-wide policy: what it cuts from every Ignite namespace.
+fn decide_cluster_object(
+    env: &Environment,
+    cfg: &Compiled,
+    info: RequestInfo,
+    operation: Operation,
+    kind: Kind,
+    req: &AdmissionRequest<DynamicObject>,
+    options: ReviewOptions,
+) -> Reviewed {
+    let uid = req.uid.clone();
+    let refuse =
+        |msg: String, code: u16| answer(info.clone(), deny(&uid, &msg, code), None, Some(msg));
+    let name = req
+        .object
+        .as_ref()
+        .and_then(|o| o.metadata.name.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| req.name.clone());
+    let compiled = match (operation, req.object.as_ref()) {
+        (Operation::Delete, _) => None,
+        (_, None) => {
+            return refuse(
+                format!(
+                    "a {} request must carry the object",
+                    info.operation.as_str()
+                ),
+                400,
+            );
+        }
+        (_, Some(obj)) => match compile_cluster_object(kind, obj) {
+            Ok(p) => Some(p),
+            Err(msg) => return refuse(msg, 422),
+        },
+    };
+    let decision = decide_cluster_policy(
+        env,
+        cfg,
+        &ClusterPolicyRequest {
+            operation,
+            kind,
+            name: &name,
+            object: compiled.as_ref(),
+            mode: options.mode,
+        },
+    );
+    let response = respond(&uid, &decision);
+    answer(info, response, Some(decision), None)
+}
+
+/// Reads and compiles the object of a cluster-wide policy review; the error names the field.
+fn compile_cluster_object(kind: Kind, obj: &DynamicObject) -> Result<ClusterPolicy, String> {
+    fn typed<T: serde::de::DeserializeOwned>(value: Value, kind: Kind) -> Result<T, String> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            format!(
+                "the object is not a valid {kind} at {}: {}",
+                e.path(),
+                e.inner()
+            )
+        })
+    }
+    let value = serde_json::to_value(obj).map_err(|e| format!("the object cannot be read: {e}"))?;
+    let compiled = match kind {
+        Kind::ClusterNetworkPolicy => {
+            ClusterPolicy::compile_cnp(&typed::<api::ClusterNetworkPolicy>(value, kind)?)
+        }
+        Kind::AdminNetworkPolicy => {
+            ClusterPolicy::compile_anp(&typed::<api::AdminNetworkPolicy>(value, kind)?)
+        }
+        Kind::BaselineAdminNetworkPolicy => {
+            ClusterPolicy::compile_banp(&typed::<api::BaselineAdminNetworkPolicy>(value, kind)?)
+        }
+    };
+    compiled.map_err(|e| {
+        format!(
+            "{kind} {} is invalid: {e}",
+            obj.metadata.name.as_deref().unwrap_or_default()
+        )
+    })
 }
 
 fn invalid(uid: Option<String>, msg: String) -> Reviewed {

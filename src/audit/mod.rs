@@ -16,7 +16,9 @@ use std::sync::{
     mpsc::{SyncSender, TrySendError},
 };
 
-pub use record::{AuditFlow, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict};
+pub use record::{
+    AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict,
+};
 pub use writer::{AuditConfig, Destination, spawn};
 
 /// Where records go: the server's queue (closed at shutdown), or a test's list.

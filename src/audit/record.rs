@@ -15,6 +15,10 @@ pub struct AuditRecord {
     pub operation: AuditOperation,
     pub dry_run: bool,
     pub user: AuditUser,
+    /// The kind written, when it is not a NetworkPolicy (a cluster-wide policy: then
+    /// `namespace` is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     pub namespace: String,
     pub name: String,
     /// The namespace's mode, when a decision was made.
@@ -22,6 +26,9 @@ pub struct AuditRecord {
     pub mode: Option<AuditMode>,
     pub verdict: AuditVerdict,
     pub missing: Vec<AuditFlow>,
+    /// Other Ignite namespaces the change cuts off, with the flows it cuts there.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<AuditImpact>,
     /// Targets the cluster view lacked, so their flows could not be checked (with the key to set).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
@@ -54,11 +61,13 @@ impl AuditRecord {
                 username: Some("ignite-netpol".into()),
                 groups: Vec::new(),
             },
+            kind: None,
             namespace: namespace.to_string(),
             name: name.to_string(),
             mode: None,
             verdict: AuditVerdict::Patched,
             missing: Vec::new(),
+            affected: Vec::new(),
             unverified: Vec::new(),
             patch: Some(patch),
             warnings: Vec::new(),
@@ -145,6 +154,14 @@ pub struct AuditFlow {
     /// For `extra` flows, the configured name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// An Ignite namespace a change cuts off, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditImpact {
+    pub namespace: String,
+    pub mode: AuditMode,
+    pub cut: Vec<AuditFlow>,
 }
 
 /// Who made the request.

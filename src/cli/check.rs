@@ -11,6 +11,7 @@ use anyhow::Context;
 use super::args::{CheckArgs, OutputFormat};
 use crate::{
     ignite::{Decision, Verdict, message, sequence::Sequence},
+    policy::tier::api::Object,
     snapshot::ClusterSnapshot,
 };
 
@@ -42,10 +43,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
             other => other?,
         }
-        let others = file.object_count() - file.network_policies.len()
+        let cluster_wide = file.cluster_network_policies.len()
+            + file.admin_network_policies.len()
+            + file.baseline_admin_network_policies.len();
+        let others = file.object_count() - file.network_policies.len() - cluster_wide
             + file.skipped.values().sum::<usize>();
         if others > 0 {
-            tracing::warn!(file = %path.display(), others, "Ignoring objects that are not NetworkPolicies");
+            tracing::warn!(file = %path.display(), others, "Ignoring objects that are not NetworkPolicies or cluster-wide policies");
         }
         for np in file.network_policies.as_slice() {
             let name = np.metadata.name.clone().unwrap_or_default();
@@ -59,6 +63,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             results.push(sequence.write(np, mode)?);
+        }
+        // Then the file's cluster-wide policies, in the order of their kinds.
+        let cluster_wide = file
+            .cluster_network_policies
+            .as_slice()
+            .iter()
+            .map(Object::ClusterNetworkPolicy)
+            .chain(
+                file.admin_network_policies
+                    .as_slice()
+                    .iter()
+                    .map(Object::AdminNetworkPolicy),
+            )
+            .chain(
+                file.baseline_admin_network_policies
+                    .as_slice()
+                    .iter()
+                    .map(Object::BaselineAdminNetworkPolicy),
+            );
+        for obj in cluster_wide {
+            results.push(sequence.write_cluster_policy(obj, mode)?);
         }
     }
     let changed = results
@@ -83,7 +108,7 @@ fn render(results: &[Decision], output: OutputFormat) -> io::Result<()> {
         OutputFormat::Text => {
             for d in results {
                 writeln!(out, "{}", message::summary(d))?;
-                if !d.missing.is_empty() || !d.unverified.is_empty() {
+                if !d.missing.is_empty() || !d.unverified.is_empty() || !d.affected.is_empty() {
                     for line in message::explain(d).lines() {
                         writeln!(out, "    {line}")?;
                     }

@@ -57,7 +57,7 @@ pub(super) fn classes<'a>(
         }
     }
     let mut networks: Vec<IpBlock> = Vec::new();
-    for policy in view.cluster.all_cluster_policies() {
+    for policy in view.all_cluster_policies() {
         if let Subject::Pods { pods, .. } = &policy.subject {
             keys.extend(pods.keys());
         }

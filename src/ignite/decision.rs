@@ -12,11 +12,15 @@ use super::{
     config::{Compiled, Mode},
     environment::Environment,
     flows::{self, AdminDenial, FlowKind, MissingFlow},
-    hints, patch,
+    hints,
+    impact::{self, Impact},
+    patch,
     rules::{self, Additions},
     scope,
 };
-use crate::policy::{Labels, PodInfo, Policy, PolicyChange, View};
+use crate::policy::{
+    ClusterPolicy, ClusterPolicyChange, Labels, PodInfo, Policy, PolicyChange, View, tier::Kind,
+};
 
 /// What is being done to the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -71,6 +75,10 @@ impl Verdict {
 /// A decision with everything needed to explain it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Decision {
+    /// The kind of the object written: `NetworkPolicy`, or a cluster-wide kind (then
+    /// `namespace` is empty and only `affected` is judged).
+    #[serde(skip_serializing_if = "is_network_policy")]
+    pub kind: &'static str,
     pub namespace: String,
     pub name: String,
     pub operation: Operation,
@@ -95,6 +103,30 @@ pub struct Decision {
     /// them could not be checked (each names the configuration key to set).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
+    /// Ignite namespaces other than the policy's own that the change cuts off (flows that work
+    /// now and would not after it); their modes take part in the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<Impact>,
+    /// For a NetworkPolicy outside the Ignite namespaces: the rules that would give each
+    /// affected namespace its flows back, to add to the incoming policy.
+    #[serde(skip)]
+    pub foreign_fix: Vec<(String, Additions)>,
+}
+
+fn is_network_policy(kind: &&'static str) -> bool {
+    *kind == "NetworkPolicy"
+}
+
+/// A write of a cluster-wide policy to judge.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterPolicyRequest<'a> {
+    pub operation: Operation,
+    pub kind: Kind,
+    pub name: &'a str,
+    /// The policy after the change; `None` for DELETE.
+    pub object: Option<&'a ClusterPolicy>,
+    /// A mode that overrides the namespaces'.
+    pub mode: Option<Mode>,
 }
 
 /// The rules to add, and whether the incoming policy can take them.
@@ -137,7 +169,124 @@ pub fn decide(
             name: req.name.to_string(),
             error,
         })?;
+    let mut decision = own_namespace(env, cfg, req, compiled.as_ref());
+    // A policy elsewhere can cut other namespaces' Ignite off (the DNS pods' ingress, an
+    // `extraFlows` peer); for the rest, judging them would only cost time.
+    if impact::reaches_other_namespaces(env, cfg, req.namespace) {
+        let view = View::with_change(
+            &env.cluster,
+            PolicyChange {
+                namespace: req.namespace,
+                name: req.name,
+                policy: compiled.as_ref(),
+            },
+        );
+        let found = impact::impacts(env, cfg, &view, Some(req.namespace), req.mode);
+        if !found.is_empty() {
+            decision.foreign_fix = found
+                .iter()
+                .map(|i| {
+                    (
+                        i.namespace.clone(),
+                        rules::for_foreign(&i.cut, &i.namespace, cfg),
+                    )
+                })
+                .filter(|(_, a)| !a.is_empty())
+                .collect();
+        }
+        apply_impacts(&mut decision, found);
+    }
+    Ok(decision)
+}
 
+/// Judges a write of a ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy:
+/// what it cuts from every Ignite namespace.
+pub fn decide_cluster_policy(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &ClusterPolicyRequest<'_>,
+) -> Decision {
+    let view = View::with_cluster_policy_change(
+        &env.cluster,
+        ClusterPolicyChange {
+            kind: req.kind,
+            name: req.name,
+            policy: req.object,
+        },
+    );
+    let found = impact::impacts(env, cfg, &view, None, req.mode);
+    let mut decision = Decision {
+        kind: req.kind.as_str(),
+        namespace: String::new(),
+        name: req.name.to_string(),
+        operation: req.operation,
+        mode: Mode::Off,
+        verdict: Verdict::Allowed,
+        ignite_pods: Vec::new(),
+        missing: Vec::new(),
+        hints: Vec::new(),
+        warnings: Vec::new(),
+        patch: None,
+        fix: None,
+        unpatchable: None,
+        unverified: Vec::new(),
+        affected: Vec::new(),
+        foreign_fix: Vec::new(),
+    };
+    apply_impacts(&mut decision, found);
+    decision
+}
+
+/// Folds what a change cuts from other Ignite namespaces into its decision: the strictest of
+/// their modes decides (a change outside the Ignite namespace is never patched, so `patch`
+/// denies as `enforce` does), and each cut flow is said in a warning where the mode warns.
+fn apply_impacts(decision: &mut Decision, found: Vec<Impact>) {
+    if found.is_empty() {
+        return;
+    }
+    for imp in &found {
+        if imp.mode.strictness() > decision.mode.strictness() {
+            decision.mode = imp.mode;
+        }
+        match imp.mode {
+            Mode::Enforce | Mode::Patch => decision.verdict = Verdict::Denied,
+            Mode::Warn => {
+                if decision.verdict == Verdict::Allowed {
+                    decision.verdict = Verdict::Warned;
+                }
+                for m in &imp.cut {
+                    decision.warnings.push(short(&format!(
+                        "Ignite in {} loses {} to {} {}/{}",
+                        imp.namespace, m.flow, m.target, m.port, m.protocol
+                    )));
+                }
+            }
+            Mode::Off => {}
+        }
+        for denial in admin_rules(&imp.cut) {
+            decision.warnings.push(short(&format!(
+                "an Admin-tier rule cuts Ignite off in {}: {}",
+                imp.namespace, denial.short
+            )));
+        }
+    }
+    if decision.verdict == Verdict::Denied && decision.patch.take().is_some() {
+        decision.unpatchable = Some(
+            "the change also cuts Ignite off in other namespaces, which a patch of it does not fix"
+                .into(),
+        );
+    }
+    decision.affected = found;
+}
+
+/// The decision for the policy's own namespace: its Ignite pods (or a stand-in) judged under
+/// the namespace's whole policy set after the change.
+fn own_namespace(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+    compiled: Option<&Policy>,
+) -> Decision {
     let ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
     let (mode, label_warning) = scope::namespace_mode(
         &env.cluster,
@@ -156,6 +305,7 @@ pub fn decide(
         ));
     }
     let mut decision = Decision {
+        kind: "NetworkPolicy",
         namespace: req.namespace.to_string(),
         name: req.name.to_string(),
         operation: req.operation,
@@ -169,10 +319,12 @@ pub fn decide(
         fix: None,
         unpatchable: None,
         unverified: Vec::new(),
+        affected: Vec::new(),
+        foreign_fix: Vec::new(),
     };
     if mode == Mode::Off {
         decision.warnings = warnings;
-        return Ok(decision);
+        return decision;
     }
 
     let stand_in = ignite.is_empty().then(|| stand_in(cfg, req.namespace));
@@ -195,7 +347,7 @@ pub fn decide(
     let change = PolicyChange {
         namespace: req.namespace,
         name: req.name,
-        policy: compiled.as_ref(),
+        policy: compiled,
     };
     let view = View::with_change(&env.cluster, change);
     let report = flows::check(&view, env, cfg, req.namespace, &judged);
@@ -253,7 +405,7 @@ pub fn decide(
                 _ => Verdict::Warned,
             };
         }
-        return Ok(decision);
+        return decision;
     }
 
     // An Admin-tier Deny comes before every NetworkPolicy: rules for those flows would change
@@ -276,9 +428,7 @@ pub fn decide(
         }
         rules::for_missing(&fixable, env, cfg)
     };
-    let fits_incoming = compiled
-        .as_ref()
-        .is_some_and(|p| patch::fits(p, judged[0], &additions));
+    let fits_incoming = compiled.is_some_and(|p| patch::fits(p, judged[0], &additions));
     let fix = Fix {
         additions,
         fits_incoming,
@@ -319,7 +469,7 @@ pub fn decide(
             }
             Ok(patch) => {
                 decision.verdict = Verdict::Patched;
-                let others = compiled.as_ref().is_some_and(|p| {
+                let others = compiled.is_some_and(|p| {
                     env.cluster.pods_in(req.namespace).any(|pod| {
                         p.pod_selector.matches(&pod.labels) && !scope::is_ignite(cfg, pod)
                     })
@@ -344,7 +494,7 @@ pub fn decide(
         },
     }
     decision.fix = Some(fix);
-    Ok(decision)
+    decision
 }
 
 /// The distinct Admin-tier rules that deny missing flows, in order of first appearance.

@@ -13,16 +13,27 @@ pub fn summary(d: &Decision) -> String {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let mut s = format!(
-        "{}/{} ({op}, mode {}): {}",
-        d.namespace,
-        d.name,
+        "{} ({op}, mode {}): {}",
+        object_name(d),
         d.mode,
         verdict_word(d.verdict)
     );
     if !d.missing.is_empty() {
         let _ = write!(s, ", missing {}", kinds(&d.missing));
     }
+    for imp in &d.affected {
+        let _ = write!(s, ", cuts {} in {}", kinds(&imp.cut), imp.namespace);
+    }
     s
+}
+
+/// `namespace/name` of a NetworkPolicy, `Kind name` of a cluster-wide policy.
+fn object_name(d: &Decision) -> String {
+    if d.namespace.is_empty() {
+        format!("{} {}", d.kind, d.name)
+    } else {
+        format!("{}/{}", d.namespace, d.name)
+    }
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -99,6 +110,7 @@ pub fn explain(d: &Decision) -> String {
     if let Some(why) = &d.unpatchable {
         let _ = writeln!(s, "Not patched: {why}.");
     }
+    explain_affected(&mut s, d, what);
     if let Some(fix) = d.fix.as_ref().filter(|f| !f.additions.is_empty()) {
         let target = if fix.fits_incoming {
             format!("{}/{}", d.namespace, d.name)
@@ -123,6 +135,64 @@ pub fn explain(d: &Decision) -> String {
         }
     }
     s
+}
+
+/// What the change cuts from other Ignite namespaces, each with its flows, and what would give
+/// them back.
+fn explain_affected(s: &mut String, d: &Decision, what: &str) {
+    for imp in &d.affected {
+        let n = imp.cut.len();
+        let _ = writeln!(
+            s,
+            "ignite-netpol: {what} {} would cut Ignite off in namespace {}: {n} required flow{} that work{} now would be blocked (mode {}, Ignite pods: {}).",
+            if d.namespace.is_empty() {
+                object_name(d)
+            } else {
+                format!("NetworkPolicy {}", object_name(d))
+            },
+            imp.namespace,
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            imp.mode,
+            imp.ignite_pods.join(", ")
+        );
+        for m in &imp.cut {
+            let _ = writeln!(
+                s,
+                "- {}: {} -> {} {}/{}: {}",
+                m.flow, m.from, m.target, m.port, m.protocol, m.reason
+            );
+        }
+        let admin = super::decision::admin_rules(&imp.cut);
+        if !admin.is_empty() {
+            let _ = writeln!(
+                s,
+                "No NetworkPolicy can re-open these: Admin-tier rules are evaluated before every NetworkPolicy. Change:"
+            );
+            for denial in admin {
+                let _ = writeln!(s, "  - {}", denial.rule);
+            }
+        } else if d.namespace.is_empty() {
+            let _ = writeln!(
+                s,
+                "A NetworkPolicy in {} that isolates the Ignite pods and allows these flows overrides a Baseline-tier rule (`ignite-netpol generate --namespace {}` writes one); or change the policy.",
+                imp.namespace, imp.namespace
+            );
+        }
+        if let Some((_, add)) = d.foreign_fix.iter().find(|(ns, _)| *ns == imp.namespace) {
+            let target = object_name(d);
+            if !add.ingress.is_empty() {
+                let rules: Vec<_> = add.ingress.iter().map(|(_, r)| r).collect();
+                let _ = writeln!(s, "Add to spec.ingress of {target}:");
+                push_yaml(s, &rules);
+            }
+            if !add.egress.is_empty() {
+                let rules: Vec<_> = add.egress.iter().map(|(_, r)| r).collect();
+                let _ = writeln!(s, "Add to spec.egress of {target}:");
+                push_yaml(s, &rules);
+            }
+        }
+    }
 }
 
 /// Appends `rules` as block YAML indented by two spaces, the way manifests are written, so the

@@ -9,6 +9,8 @@
 //! - [`rules`] and [`patch`]: the smallest rules that fix it, as a JSON Patch on the incoming policy.
 //! - [`refresh`]: managed rules rewritten in place when the addresses they name move.
 //! - [`report`]: every in-scope namespace judged, for `scan` and the reconciler.
+//! - [`impact`]: what a change outside an Ignite namespace (a NetworkPolicy elsewhere, a
+//!   cluster-wide policy) cuts from the Ignite namespaces.
 //! - [`decision`]: CREATE/UPDATE/DELETE → allowed, denied, patched or warned.
 //! - [`message`]: the text a person reads.
 //! - [`generate`]: the most restrictive egress policy that lets Ignite work.
@@ -21,6 +23,7 @@ pub mod environment;
 pub mod flows;
 pub mod generate;
 pub mod hints;
+pub mod impact;
 pub mod message;
 pub mod patch;
 pub mod refresh;
@@ -31,5 +34,8 @@ pub mod sequence;
 pub mod targets;
 
 pub use config::{Compiled, Config, Mode};
-pub use decision::{Decision, Operation, PolicyRequest, Verdict, decide};
+pub use decision::{
+    ClusterPolicyRequest, Decision, Operation, PolicyRequest, Verdict, decide,
+    decide_cluster_policy,
+};
 pub use environment::Environment;

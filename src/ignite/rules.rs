@@ -230,3 +230,49 @@ pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -
     }
     add
 }
+
+/// The rules that give Ignite of `ignite_namespace` back what a policy of *another* namespace
+/// cuts (`cut`: flows whose blocked side is that policy's pods): ingress from the Ignite pods
+/// where the other namespace's pods stopped accepting them (DNS pods, the target of an egress
+/// `extraFlows` entry), egress to them where its pods stopped reaching them (the clients of an
+/// ingress `extraFlows` entry) — on the ports of the cut flows only.
+pub fn for_foreign(cut: &[MissingFlow], ignite_namespace: &str, cfg: &Compiled) -> Additions {
+    let ignite = || {
+        Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_named(ignite_namespace)),
+            pod_selector: Some(ignite_selector(cfg)),
+            ip_block: None,
+        }])
+    };
+    let ports = |pick: &dyn Fn(&MissingFlow) -> bool| {
+        let mut seen: Vec<(u16, Protocol)> = Vec::new();
+        for m in cut.iter().filter(|m| pick(m)) {
+            if !seen.contains(&(m.port, m.protocol)) {
+                seen.push((m.port, m.protocol));
+            }
+        }
+        seen
+    };
+    let mut add = Additions::default();
+    let inbound = ports(&|m| m.ingress_blocked);
+    if let Some(first) = cut.iter().find(|m| m.ingress_blocked) {
+        add.ingress.push((
+            first.flow,
+            NetworkPolicyIngressRule {
+                from: ignite(),
+                ports: Some(inbound.iter().map(|&(n, p)| port(n, p, None)).collect()),
+            },
+        ));
+    }
+    let outbound = ports(&|m| m.egress_blocked);
+    if let Some(first) = cut.iter().find(|m| m.egress_blocked) {
+        add.egress.push((
+            first.flow,
+            NetworkPolicyEgressRule {
+                to: ignite(),
+                ports: Some(outbound.iter().map(|&(n, p)| port(n, p, None)).collect()),
+            },
+        ));
+    }
+    add
+}

@@ -1,4 +1,4 @@
-//! A sequence of NetworkPolicy writes, each judged on the cluster as the ones before it left it:
+//! A sequence of NetworkPolicy (and cluster-wide policy) writes, each judged on the cluster as the ones before it left it:
 //! what `check` does with the policies of its files in order, and what the API server sees over
 //! time. Each write goes through [`decide`] exactly as a review does (CREATE, or UPDATE when a
 //! policy of that name is stored), and what the API server would store is stored: the policy as
@@ -8,11 +8,17 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use super::{
     config::{Compiled, Mode},
-    decision::{Decision, InvalidPolicy, Operation, PolicyRequest, Verdict, decide},
+    decision::{
+        ClusterPolicyRequest, Decision, InvalidPolicy, Operation, PolicyRequest, Verdict, decide,
+        decide_cluster_policy,
+    },
     environment::Environment,
     patch,
 };
-use crate::{policy::ObjectError, snapshot::ClusterSnapshot};
+use crate::{
+    policy::{FieldError, ObjectError, tier::api},
+    snapshot::ClusterSnapshot,
+};
 
 /// Why a write could not be judged or stored.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +29,8 @@ pub enum SequenceError {
     Patch(String, String),
     #[error("rebuilding the cluster model: {0}")]
     Model(#[from] ObjectError),
+    #[error("{0} {1} is invalid: {2}")]
+    InvalidClusterPolicy(&'static str, String, FieldError),
 }
 
 /// The cluster as the writes so far have left it.
@@ -78,6 +86,67 @@ impl Sequence {
         };
         if let Some(kept) = kept {
             self.snapshot.network_policies.upsert(kept);
+            self.env = Environment::build(&self.snapshot, &self.cfg)?;
+        }
+        Ok(decision)
+    }
+
+    /// Judges a write of a cluster-wide policy and stores it unless it is denied.
+    pub fn write_cluster_policy(
+        &mut self,
+        obj: api::Object<'_>,
+        mode: Option<Mode>,
+    ) -> Result<Decision, SequenceError> {
+        let kind = obj.kind();
+        let name = obj.name().to_string();
+        let compiled = obj
+            .compile()
+            .map_err(|e| SequenceError::InvalidClusterPolicy(kind.as_str(), name.clone(), e))?;
+        let stored = match obj {
+            api::Object::ClusterNetworkPolicy(_) => self
+                .snapshot
+                .cluster_network_policies
+                .get("", &name)
+                .is_some(),
+            api::Object::AdminNetworkPolicy(_) => self
+                .snapshot
+                .admin_network_policies
+                .get("", &name)
+                .is_some(),
+            api::Object::BaselineAdminNetworkPolicy(_) => self
+                .snapshot
+                .baseline_admin_network_policies
+                .get("", &name)
+                .is_some(),
+        };
+        let decision = decide_cluster_policy(
+            &self.env,
+            &self.cfg,
+            &ClusterPolicyRequest {
+                operation: if stored {
+                    Operation::Update
+                } else {
+                    Operation::Create
+                },
+                kind,
+                name: &name,
+                object: Some(&compiled),
+                mode,
+            },
+        );
+        if decision.verdict != Verdict::Denied {
+            match obj {
+                api::Object::ClusterNetworkPolicy(o) => {
+                    self.snapshot.cluster_network_policies.upsert(o.clone())
+                }
+                api::Object::AdminNetworkPolicy(o) => {
+                    self.snapshot.admin_network_policies.upsert(o.clone())
+                }
+                api::Object::BaselineAdminNetworkPolicy(o) => self
+                    .snapshot
+                    .baseline_admin_network_policies
+                    .upsert(o.clone()),
+            }
             self.env = Environment::build(&self.snapshot, &self.cfg)?;
         }
         Ok(decision)

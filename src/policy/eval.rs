@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::{
     Cluster, Direction, NamespaceScope, Peer, PodInfo, Policy, Protocol, Rule,
-    tier::{Action, ClusterPolicy, Match, PeerEnd, Tier, TierRule},
+    tier::{Action, ClusterPolicy, Kind, Match, PeerEnd, Tier, TierRule},
 };
 
 /// One end of a connection.
@@ -282,11 +282,22 @@ pub struct PolicyChange<'a> {
     pub policy: Option<&'a Policy>,
 }
 
+/// A change to one cluster-wide policy (ClusterNetworkPolicy, AdminNetworkPolicy or
+/// BaselineAdminNetworkPolicy), for "what if" evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterPolicyChange<'a> {
+    pub kind: Kind,
+    pub name: &'a str,
+    /// The policy after the change; `None` for a deletion.
+    pub policy: Option<&'a ClusterPolicy>,
+}
+
 /// The cluster, optionally with one policy changed.
 #[derive(Clone, Copy, Debug)]
 pub struct View<'a> {
     pub cluster: &'a Cluster,
     pub change: Option<PolicyChange<'a>>,
+    pub tier_change: Option<ClusterPolicyChange<'a>>,
 }
 
 impl<'a> View<'a> {
@@ -295,7 +306,41 @@ impl<'a> View<'a> {
         Self {
             cluster,
             change: None,
+            tier_change: None,
         }
+    }
+
+    /// The cluster with one cluster-wide policy changed.
+    pub fn with_cluster_policy_change(
+        cluster: &'a Cluster,
+        change: ClusterPolicyChange<'a>,
+    ) -> Self {
+        Self {
+            cluster,
+            change: None,
+            tier_change: Some(change),
+        }
+    }
+
+    /// The cluster policies of a tier in evaluation order, after the change.
+    pub fn cluster_policies(&self, tier: Tier) -> Vec<&'a ClusterPolicy> {
+        let cluster: &'a Cluster = self.cluster;
+        let mut out: Vec<&'a ClusterPolicy> = cluster.cluster_policies(tier).collect();
+        if let Some(change) = self.tier_change {
+            out.retain(|p| (p.kind, p.name.as_str()) != (change.kind, change.name));
+            if let Some(p) = change.policy.filter(|p| p.tier == tier) {
+                let at = out.partition_point(|q| q.order_key() < p.order_key());
+                out.insert(at, p);
+            }
+        }
+        out
+    }
+
+    /// Every cluster policy after the change, Admin tier first.
+    pub fn all_cluster_policies(&self) -> Vec<&'a ClusterPolicy> {
+        let mut out = self.cluster_policies(Tier::Admin);
+        out.extend(self.cluster_policies(Tier::Baseline));
+        out
     }
 
     /// The cluster with `change` applied.
@@ -303,6 +348,7 @@ impl<'a> View<'a> {
         Self {
             cluster,
             change: Some(change),
+            tier_change: None,
         }
     }
 
@@ -428,7 +474,15 @@ impl<'a> View<'a> {
             Endpoint::Ip(ip) => PeerEnd::Ip(ip),
         };
         let dst_ports = conn.to.pod().map(|p| p.ports.as_slice());
-        for policy in cluster.cluster_policies(tier) {
+        let changed;
+        let policies: &mut dyn Iterator<Item = &'a ClusterPolicy> = match self.tier_change {
+            None => &mut cluster.cluster_policies(tier),
+            Some(_) => {
+                changed = self.cluster_policies(tier);
+                &mut changed.iter().copied()
+            }
+        };
+        for policy in policies {
             let rules = policy.rules(direction);
             if rules.is_empty() || !policy.selects(cluster, subject) {
                 continue;

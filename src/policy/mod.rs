@@ -18,8 +18,8 @@ pub use cluster::{
 };
 pub use compile::{Direction, NamespaceScope, Peer, Policy, Rule};
 pub use eval::{
-    Connection, Endpoint, Layer, PolicyChange, PolicyRef, RuleRef, Side, SideStatus, TierRuleRef,
-    Verdict, View, peer_matches, rule_allows,
+    ClusterPolicyChange, Connection, Endpoint, Layer, PolicyChange, PolicyRef, RuleRef, Side,
+    SideStatus, TierRuleRef, Verdict, View, peer_matches, rule_allows,
 };
 pub use ipblock::{IpBlock, parse_cidr};
 pub use port::{ContainerPort, PortMatch, Protocol, RulePort, UnknownProtocol, validate_port_name};

@@ -141,8 +141,16 @@ fn object(
         };
         return Err(map_error(at, &map, FieldError::new(field, "must be set")));
     }
+    let cluster_scoped = matches!(
+        kind,
+        "Namespace"
+            | "Node"
+            | "ClusterNetworkPolicy"
+            | "AdminNetworkPolicy"
+            | "BaselineAdminNetworkPolicy"
+    );
     if let Some(ns) = namespace
-        && kind != "Namespace"
+        && !cluster_scoped
         && let Some(Value::Object(meta)) = map.get_mut("metadata")
         && !meta.contains_key("namespace")
     {

@@ -20,6 +20,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// How strict the mode is, for the strictest of several: off < warn < patch < enforce.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Self::Off => 0,
+            Self::Warn => 1,
+            Self::Patch => 2,
+            Self::Enforce => 3,
+        }
+    }
+
     /// The label value / flag spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -172,3 +172,41 @@ cluster_scoped!(
     "v1alpha1",
     "baselineadminnetworkpolicies"
 );
+
+/// One stored object of the three kinds.
+#[derive(Clone, Copy, Debug)]
+pub enum Object<'a> {
+    ClusterNetworkPolicy(&'a ClusterNetworkPolicy),
+    AdminNetworkPolicy(&'a AdminNetworkPolicy),
+    BaselineAdminNetworkPolicy(&'a BaselineAdminNetworkPolicy),
+}
+
+impl Object<'_> {
+    /// Which kind it is.
+    pub fn kind(&self) -> super::Kind {
+        match self {
+            Self::ClusterNetworkPolicy(_) => super::Kind::ClusterNetworkPolicy,
+            Self::AdminNetworkPolicy(_) => super::Kind::AdminNetworkPolicy,
+            Self::BaselineAdminNetworkPolicy(_) => super::Kind::BaselineAdminNetworkPolicy,
+        }
+    }
+
+    /// Its `metadata.name`, empty when unset.
+    pub fn name(&self) -> &str {
+        let meta = match self {
+            Self::ClusterNetworkPolicy(o) => &o.metadata,
+            Self::AdminNetworkPolicy(o) => &o.metadata,
+            Self::BaselineAdminNetworkPolicy(o) => &o.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+
+    /// Compiles it; errors name the offending field.
+    pub fn compile(&self) -> Result<super::ClusterPolicy, crate::policy::FieldError> {
+        match self {
+            Self::ClusterNetworkPolicy(o) => super::ClusterPolicy::compile_cnp(o),
+            Self::AdminNetworkPolicy(o) => super::ClusterPolicy::compile_anp(o),
+            Self::BaselineAdminNetworkPolicy(o) => super::ClusterPolicy::compile_banp(o),
+        }
+    }
+}
