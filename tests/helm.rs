@@ -235,3 +235,51 @@ fn deploy_base_is_the_charts_rendering() {
         "deploy/base drifted from the chart: run `make base` and commit"
     );
 }
+
+/// The names of the validating webhook entries of a rendering, with their failure policies.
+fn validating_entries(objects: &[Value]) -> Vec<(String, String)> {
+    find(objects, "ValidatingWebhookConfiguration")["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap_or_default().to_string(),
+                w["failurePolicy"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_entries_beyond_the_ignite_namespaces_default_to_ignore_and_can_be_turned_off() {
+    let entry = |n: &str, f: &str| (n.to_string(), f.to_string());
+    assert_eq!(
+        validating_entries(&render("{}")),
+        vec![
+            entry("validate.ignite-netpol.io", "Fail"),
+            entry("validate-others.ignite-netpol.io", "Ignore"),
+            entry("validate-cluster.ignite-netpol.io", "Ignore"),
+        ]
+    );
+    assert_eq!(
+        validating_entries(&render(
+            r#"{"otherNamespaces": {"enabled": false}, "clusterPolicies": {"failurePolicy": "Fail"}}"#
+        )),
+        vec![
+            entry("validate.ignite-netpol.io", "Fail"),
+            entry("validate-cluster.ignite-netpol.io", "Fail"),
+        ]
+    );
+    assert_eq!(
+        validating_entries(&render(r#"{"clusterPolicies": {"enabled": false}}"#)),
+        vec![
+            entry("validate.ignite-netpol.io", "Fail"),
+            entry("validate-others.ignite-netpol.io", "Ignore"),
+        ]
+    );
+    let others = render(r#"{"otherNamespaces": {"excludedNamespaces": ["batch"]}}"#);
+    let hook = find(&others, "ValidatingWebhookConfiguration")["webhooks"][1].clone();
+    let names = hook["namespaceSelector"]["matchExpressions"][1]["values"].clone();
+    assert_eq!(names, serde_json::json!(["batch", "ignite-netpol"]));
+}

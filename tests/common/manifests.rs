@@ -106,12 +106,15 @@ pub fn check_webhooks(dir: &str, objects: &[Value]) -> Vec<String> {
     );
     let m: MutatingWebhookConfiguration =
         strict(find(objects, "MutatingWebhookConfiguration"), "mutating");
-    let hooks: Vec<(&str, _, _, _, _, _, _, _)> = v
+    // (entry name, path, client, namespaceSelector, sideEffects, timeout, versions, matchPolicy,
+    // failurePolicy, rules)
+    let hooks: Vec<(&str, &str, _, _, _, _, _, _, _, _)> = v
         .webhooks
         .iter()
         .flatten()
         .map(|w| {
             (
+                w.name.as_str(),
                 "/validate",
                 &w.client_config,
                 &w.namespace_selector,
@@ -120,10 +123,12 @@ pub fn check_webhooks(dir: &str, objects: &[Value]) -> Vec<String> {
                 &w.admission_review_versions,
                 &w.match_policy,
                 &w.failure_policy,
+                &w.rules,
             )
         })
         .chain(m.webhooks.iter().flatten().map(|w| {
             (
+                w.name.as_str(),
                 "/mutate",
                 &w.client_config,
                 &w.namespace_selector,
@@ -132,11 +137,31 @@ pub fn check_webhooks(dir: &str, objects: &[Value]) -> Vec<String> {
                 &w.admission_review_versions,
                 &w.match_policy,
                 &w.failure_policy,
+                &w.rules,
             )
         }))
         .collect();
-    assert_eq!(hooks.len(), 2, "{dir}");
-    for (path, client, selector, side_effects, timeout, versions, match_policy, failure) in hooks {
+    let names: Vec<&str> = hooks.iter().map(|h| h.0).collect();
+    for main in ["validate.ignite-netpol.io", "mutate.ignite-netpol.io"] {
+        assert!(names.contains(&main), "{dir}: {names:?}");
+    }
+    assert!(
+        m.webhooks.iter().flatten().count() == 1,
+        "{dir}: only the Ignite namespaces are ever patched"
+    );
+    for (
+        name,
+        path,
+        client,
+        selector,
+        side_effects,
+        timeout,
+        versions,
+        match_policy,
+        failure,
+        rules,
+    ) in hooks
+    {
         let svc = client.service.as_ref().expect("webhooks call the Service");
         assert_eq!(
             svc.name,
@@ -168,29 +193,71 @@ pub fn check_webhooks(dir: &str, objects: &[Value]) -> Vec<String> {
         );
         assert_eq!(versions, &vec!["v1".to_string()]);
         assert_eq!(match_policy.as_deref(), Some("Equivalent"));
-        assert_eq!(
-            failure.as_deref(),
-            Some("Fail"),
-            "safe only with the scoped selector below"
-        );
         let exprs = selector
             .as_ref()
             .and_then(|s| s.match_expressions.clone())
-            .expect("a namespaceSelector");
-        assert!(
-            exprs.iter().any(|e| e.key == "ignite-netpol.io/mode"
-                && (e.operator == "In" || e.operator == "Exists")),
-            "{dir}: only labelled namespaces"
-        );
+            .unwrap_or_default();
         let excluded = exprs
             .iter()
             .find(|e| e.key == "kubernetes.io/metadata.name" && e.operator == "NotIn")
             .and_then(|e| e.values.clone())
-            .expect("excluded namespaces");
-        assert!(
-            excluded.contains(&"kube-system".into()) && excluded.contains(&namespace),
-            "{dir}: {excluded:?}"
-        );
+            .unwrap_or_default();
+        let rules = rules.clone().unwrap_or_default();
+        let resources: Vec<String> = rules
+            .iter()
+            .flat_map(|r| r.resources.clone().unwrap_or_default())
+            .collect();
+        match name {
+            "validate.ignite-netpol.io" | "mutate.ignite-netpol.io" => {
+                assert_eq!(
+                    failure.as_deref(),
+                    Some("Fail"),
+                    "safe only with the scoped selector below"
+                );
+                assert!(
+                    exprs.iter().any(|e| e.key == "ignite-netpol.io/mode"
+                        && (e.operator == "In" || e.operator == "Exists")),
+                    "{dir}: only labelled namespaces"
+                );
+                assert!(
+                    excluded.contains(&"kube-system".into()) && excluded.contains(&namespace),
+                    "{dir}: {excluded:?}"
+                );
+                assert_eq!(resources, vec!["networkpolicies".to_string()]);
+            }
+            "validate-others.ignite-netpol.io" => {
+                assert_eq!(
+                    failure.as_deref(),
+                    Some("Ignore"),
+                    "{dir}: an outage must never block unrelated namespaces"
+                );
+                assert!(
+                    exprs
+                        .iter()
+                        .any(|e| e.key == "ignite-netpol.io/mode" && e.operator == "NotIn"),
+                    "{dir}: the namespaces the main entries do not send"
+                );
+                assert!(
+                    excluded.contains(&namespace) && !excluded.contains(&"kube-system".into()),
+                    "{dir}: the webhook's own namespace never, the DNS namespace always: {excluded:?}"
+                );
+                assert_eq!(resources, vec!["networkpolicies".to_string()]);
+            }
+            "validate-cluster.ignite-netpol.io" => {
+                assert_eq!(failure.as_deref(), Some("Ignore"), "{dir}");
+                assert!(rules.iter().all(|r| r.scope.as_deref() == Some("Cluster")
+                    && r.api_groups == Some(vec!["policy.networking.k8s.io".to_string()])));
+                assert_eq!(
+                    resources,
+                    vec![
+                        "clusternetworkpolicies".to_string(),
+                        "adminnetworkpolicies".to_string(),
+                        "baselineadminnetworkpolicies".to_string()
+                    ]
+                );
+            }
+            other => panic!("{dir}: unexpected webhook entry {other}"),
+        }
     }
     args
 }

@@ -12,15 +12,26 @@ app.kubernetes.io/part-of: ignite-netpol
 - {{ .Release.Name }}.{{ .Release.Namespace }}
 - {{ .Release.Name }}.{{ .Release.Namespace }}.svc.cluster.local
 {{- end -}}
-{{- define "ignite-netpol.webhook" -}}
+{{- define "ignite-netpol.webhookCommon" -}}
 admissionReviewVersions: [v1]
 sideEffects: None
 timeoutSeconds: {{ .root.Values.timeoutSeconds }}
-failurePolicy: {{ .root.Values.failurePolicy }}
+failurePolicy: {{ .failurePolicy }}
 matchPolicy: Equivalent
 clientConfig:
   caBundle: {{ .caBundle | quote }}
   service: {name: {{ .root.Release.Name }}, namespace: {{ .root.Release.Namespace }}, path: {{ .path }}, port: 443}
+{{- end -}}
+{{- define "ignite-netpol.networkPolicyRules" -}}
+rules:
+- apiGroups: [networking.k8s.io]
+  apiVersions: [v1]
+  operations: [CREATE, UPDATE, DELETE]
+  resources: [networkpolicies]
+  scope: Namespaced
+{{- end -}}
+{{- define "ignite-netpol.webhook" -}}
+{{ include "ignite-netpol.webhookCommon" (dict "root" .root "path" .path "caBundle" .caBundle "failurePolicy" .root.Values.failurePolicy) }}
 namespaceSelector:
   matchExpressions:
   - key: {{ .root.Values.modeLabel }}
@@ -32,10 +43,5 @@ namespaceSelector:
   {{- range .root.Values.namespaceSelectorExpressions }}
   - {{ toJson . }}
   {{- end }}
-rules:
-- apiGroups: [networking.k8s.io]
-  apiVersions: [v1]
-  operations: [CREATE, UPDATE, DELETE]
-  resources: [networkpolicies]
-  scope: Namespaced
+{{ include "ignite-netpol.networkPolicyRules" . }}
 {{- end -}}
