@@ -76,6 +76,18 @@ fn webhooks_are_safe_and_point_at_what_the_server_serves() {
                 "ignite-netpol.ignite-netpol.svc"
             );
         }
+        let role_text = find(&objects, "ClusterRole").to_string();
+        for resource in [
+            "clusternetworkpolicies",
+            "adminnetworkpolicies",
+            "baselineadminnetworkpolicies",
+            "nodes",
+        ] {
+            assert!(
+                role_text.contains(&format!("\"{resource}\"")),
+                "{dir}: the live view reads {resource}: {role_text}"
+            );
+        }
         if dir.ends_with("update") {
             assert!(args.contains(&"--reconcile=update".to_string()), "{args:?}");
             let role = find(&objects, "ClusterRole").to_string();

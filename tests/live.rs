@@ -429,3 +429,90 @@ async fn unsynced_reviews_are_denied_until_the_view_is_synced() {
     );
     server.stop().await;
 }
+
+fn admin_deny_egress_everywhere() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tiers/admin-deny-egress-everywhere.yaml"
+    ))
+    .expect("fixture");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("fixture YAML");
+    docs.into_iter().find(|d| !d.is_null()).expect("one object")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_network_policy_created_changes_scan_and_the_gauge() {
+    let fake = fake_with_seed(true).await;
+    fake.serve_cluster_policies();
+    fake.apply(json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "minikube", "labels": {"kubernetes.io/os": "linux"}},
+        "spec": {"podCIDR": "10.244.0.0/24"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.49.2"}], "capacity": {"cpu": "2"}}}));
+    let cfg = ignite_netpol::ignite::Compiled::default();
+    let scan = |fake: FakeApi| {
+        let cfg = cfg.clone();
+        async move {
+            let snapshot = ignite_netpol::cluster::list_once(&fake.client(), &cfg)
+                .await
+                .expect("lists");
+            let env = ignite_netpol::ignite::Environment::build(&snapshot, &cfg).expect("model");
+            let node = snapshot.nodes.as_slice()[0].clone();
+            (ignite_netpol::ignite::report::scan(&env, &cfg), node)
+        }
+    };
+    let (before, node) = scan(fake.clone()).await;
+    assert!(before.iter().all(|r| !r.broken()), "healthy to start with");
+    assert!(
+        node.spec.is_none(),
+        "a Node is kept as labels and addresses only"
+    );
+
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;
+    ready(&server).await;
+    until("a first reconcile", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await >= 1.0
+    })
+    .await;
+    let gauge = "ignite_netpol_namespaces_cut_off{flow=\"apiserver\"}";
+    assert_eq!(server.metric(gauge).await, 0.0);
+
+    fake.apply(admin_deny_egress_everywhere());
+    until("the gauge to report the Admin-tier cut", || async {
+        server.metric(gauge).await == 1.0
+    })
+    .await;
+    let (after, _) = scan(fake.clone()).await;
+    let cache = after
+        .iter()
+        .find(|r| r.namespace == "cache-ns")
+        .expect("cache-ns");
+    assert!(cache.broken());
+    assert_eq!(
+        cache.offending_policies(),
+        vec!["ClusterNetworkPolicy/deny-egress-everywhere".to_string()]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_crds_the_view_is_ready_and_asks_once() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;
+    ready(&server).await;
+    let requests = fake.requests();
+    let asked = |gv: &str| {
+        requests
+            .iter()
+            .filter(|(m, p)| m == "GET" && p == &format!("/apis/policy.networking.k8s.io/{gv}"))
+            .count()
+    };
+    assert_eq!(asked("v1alpha2"), 1, "{requests:?}");
+    assert_eq!(asked("v1alpha1"), 1, "{requests:?}");
+    assert!(
+        !requests.iter().any(|(_, p)| p.ends_with("networkpolicies")
+            && p.contains("policy.networking")
+            || p == "/api/v1/nodes"),
+        "nothing listed of kinds that are not served: {requests:?}"
+    );
+    server.stop().await;
+}

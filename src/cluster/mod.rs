@@ -4,12 +4,15 @@
 //!
 //! Watched (stripped to the fields the engine reads, to keep memory flat): Namespaces, Pods and
 //! NetworkPolicies cluster-wide, the Services of the DNS namespaces (the configured one's and
-//! those of the well-known DNS Services), and the API server's Service and EndpointSlices.
+//! those of the well-known DNS Services), the API server's Service and EndpointSlices, and —
+//! where their CRDs are served — ClusterNetworkPolicies, AdminNetworkPolicies,
+//! BaselineAdminNetworkPolicies and then Nodes ([`tiers`]).
 //! `/readyz` stays false until every reflector has listed once. Watches that fail reconnect with
 //! backoff; a lost watch never ends the process.
 
 pub mod reconcile;
 pub mod slim;
+pub mod tiers;
 pub mod watch;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -48,6 +51,14 @@ pub async fn run<F, Fut>(
 {
     let changed = Arc::new(Notify::new());
     let stores = start(&client, &cfg, changed.clone());
+    let mut discovery = tiers::Discovery::default();
+    tiers::discover(&client, &stores.tiers, &mut discovery, &changed).await;
+    tokio::spawn(tiers::rediscover(
+        client.clone(),
+        stores.tiers.clone(),
+        discovery,
+        changed.clone(),
+    ));
     stores.synced().await;
     tracing::info!("Cluster view synced");
     loop {
@@ -170,5 +181,66 @@ pub async fn list_once(client: &Client, cfg: &Compiled) -> anyhow::Result<Cluste
         strip_meta(&mut o.metadata, false);
         s.endpoint_slices.upsert(o);
     }
+    list_tiers(client, &mut s).await?;
     Ok(s)
+}
+
+/// Lists the cluster-wide policies of the kinds the API server serves, and then the Nodes.
+async fn list_tiers(client: &Client, s: &mut ClusterSnapshot) -> anyhow::Result<()> {
+    use crate::policy::tier::{
+        Kind,
+        api::{AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy},
+    };
+    use kube::api::ListParams;
+    let served = tiers::served(client).await;
+    for kind in Kind::ALL {
+        if !served.contains(&kind) {
+            let (gv, plural) = tiers::resource_of(kind);
+            tracing::info!(
+                kind = kind.as_str(),
+                group_version = gv,
+                resource = plural,
+                "Not served by the API server: no {kind} is judged"
+            );
+        }
+    }
+    let lp = ListParams::default();
+    if served.contains(&Kind::ClusterNetworkPolicy) {
+        for o in Api::<ClusterNetworkPolicy>::all(client.clone())
+            .list(&lp)
+            .await?
+            .items
+        {
+            s.cluster_network_policies.upsert(o);
+        }
+    }
+    if served.contains(&Kind::AdminNetworkPolicy) {
+        for o in Api::<AdminNetworkPolicy>::all(client.clone())
+            .list(&lp)
+            .await?
+            .items
+        {
+            s.admin_network_policies.upsert(o);
+        }
+    }
+    if served.contains(&Kind::BaselineAdminNetworkPolicy) {
+        for o in Api::<BaselineAdminNetworkPolicy>::all(client.clone())
+            .list(&lp)
+            .await?
+            .items
+        {
+            s.baseline_admin_network_policies.upsert(o);
+        }
+    }
+    if !served.is_empty() {
+        for mut o in Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+            .list(&lp)
+            .await?
+            .items
+        {
+            tiers::strip_node(&mut o);
+            s.nodes.upsert(o);
+        }
+    }
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub struct Stores {
     pub dns_services: Vec<Store<Service>>,
     pub api_services: Store<Service>,
     pub slices: Store<EndpointSlice>,
+    /// The cluster-wide policies and Nodes, as their CRDs are found served.
+    pub tiers: super::tiers::TierStores,
 }
 
 impl Stores {
@@ -45,6 +47,7 @@ impl Stores {
             futures::future::join_all(self.dns_services.iter().map(|s| s.wait_until_ready())),
             self.api_services.wait_until_ready(),
             self.slices.wait_until_ready(),
+            self.tiers.synced(),
         );
     }
 
@@ -75,6 +78,8 @@ impl Stores {
             self.pod_infos(),
             snapshot.network_policies.as_slice(),
         )?;
+        let mut cluster = cluster;
+        add_tiers(snapshot, &mut cluster);
         let objects = Objects {
             services: snapshot.services.as_slice(),
             endpoint_slices: snapshot.endpoint_slices.as_slice(),
@@ -102,12 +107,50 @@ impl Stores {
         for o in self.slices.state() {
             s.endpoint_slices.upsert((*o).clone());
         }
+        self.tiers.fill(&mut s);
         s
     }
 }
 
+/// Adds the snapshot's Nodes and cluster-wide policies to `cluster`; a policy that cannot be
+/// compiled is skipped with a warning rather than failing the whole view (the API server's
+/// validation makes that rare).
+fn add_tiers(snapshot: &ClusterSnapshot, cluster: &mut crate::policy::Cluster) {
+    use crate::policy::{NodeInfo, tier::api::Object};
+    for node in snapshot.nodes.as_slice() {
+        cluster.upsert_node(NodeInfo::from_node(node));
+    }
+    let objects = snapshot
+        .cluster_network_policies
+        .as_slice()
+        .iter()
+        .map(Object::ClusterNetworkPolicy)
+        .chain(
+            snapshot
+                .admin_network_policies
+                .as_slice()
+                .iter()
+                .map(Object::AdminNetworkPolicy),
+        )
+        .chain(
+            snapshot
+                .baseline_admin_network_policies
+                .as_slice()
+                .iter()
+                .map(Object::BaselineAdminNetworkPolicy),
+        );
+    for obj in objects {
+        match obj.compile() {
+            Ok(p) => cluster.upsert_cluster_policy(p),
+            Err(error) => {
+                tracing::warn!(kind = obj.kind().as_str(), name = obj.name(), %error, "Skipping a cluster-wide policy that cannot be read")
+            }
+        }
+    }
+}
+
 /// Starts a reflector: list, then watch, reconnecting with backoff; every change pokes `changed`.
-fn reflect<K>(
+pub(super) fn reflect<K>(
     api: Api<K>,
     config: watcher::Config,
     strip: fn(&mut K),
@@ -232,5 +275,6 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             |s: &mut EndpointSlice| strip_meta(&mut s.metadata, false),
             changed,
         ),
+        tiers: super::tiers::TierStores::default(),
     }
 }

@@ -40,6 +40,8 @@ struct Inner {
     conflicts: Vec<Value>,
     /// Collections whose lists are held back (the view stays unsynced).
     held: Vec<String>,
+    /// Whether the policy.networking.k8s.io CRDs are installed (discovery and their lists).
+    cluster_policies: bool,
 }
 
 /// The fake API server.
@@ -60,6 +62,10 @@ fn collection_of(kind: &str, namespace: &str) -> String {
         "NetworkPolicy" => "networkpolicies".into(),
         "Service" => format!("services/{namespace}"),
         "EndpointSlice" => format!("endpointslices/{namespace}"),
+        "Node" => "nodes".into(),
+        "ClusterNetworkPolicy" => "clusternetworkpolicies".into(),
+        "AdminNetworkPolicy" => "adminnetworkpolicies".into(),
+        "BaselineAdminNetworkPolicy" => "baselineadminnetworkpolicies".into(),
         other => panic!("the fake API server does not serve {other}"),
     }
 }
@@ -159,6 +165,12 @@ impl FakeApi {
         self.changes.send_modify(|n| *n += 1);
     }
 
+    /// Installs the policy.networking.k8s.io CRDs: discovery answers for v1alpha2 and v1alpha1,
+    /// and their collections are served.
+    pub fn serve_cluster_policies(&self) {
+        self.inner.lock().expect("lock").cluster_policies = true;
+    }
+
     /// Ends every open watch; clients must re-watch.
     pub fn drop_watches(&self) {
         self.drops.send_modify(|n| *n += 1);
@@ -170,6 +182,19 @@ fn route(path: &str) -> Option<(String, Option<(String, String)>)> {
     match parts.as_slice() {
         ["api", "v1", "namespaces"] => Some(("namespaces".into(), None)),
         ["api", "v1", "pods"] => Some(("pods".into(), None)),
+        ["api", "v1", "nodes"] => Some(("nodes".into(), None)),
+        [
+            "apis",
+            "policy.networking.k8s.io",
+            "v1alpha2",
+            "clusternetworkpolicies",
+        ] => Some(("clusternetworkpolicies".into(), None)),
+        [
+            "apis",
+            "policy.networking.k8s.io",
+            "v1alpha1",
+            plural @ ("adminnetworkpolicies" | "baselineadminnetworkpolicies"),
+        ] => Some((plural.to_string(), None)),
         ["apis", "networking.k8s.io", "v1", "networkpolicies"] => {
             Some(("networkpolicies".into(), None))
         }
@@ -235,6 +260,39 @@ async fn handle(State(api): State<FakeApi>, req: Request) -> Response {
             api.inner.lock().expect("lock").events.push(ev.clone());
         }
         return json_response(&ev);
+    }
+    let crds = api.inner.lock().expect("lock").cluster_policies;
+    if let Some(gv) = path.strip_prefix("/apis/policy.networking.k8s.io/")
+        && !gv.contains('/')
+    {
+        if !crds {
+            return status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+        }
+        let kinds: &[(&str, &str)] = match gv {
+            "v1alpha2" => &[("clusternetworkpolicies", "ClusterNetworkPolicy")],
+            "v1alpha1" => &[
+                ("adminnetworkpolicies", "AdminNetworkPolicy"),
+                ("baselineadminnetworkpolicies", "BaselineAdminNetworkPolicy"),
+            ],
+            _ => &[],
+        };
+        let resources: Vec<Value> = kinds
+            .iter()
+            .map(|(name, kind)| json!({"name": name, "singularName": kind.to_lowercase(), "namespaced": false, "kind": kind, "verbs": ["get", "list", "watch"]}))
+            .collect();
+        return json_response(&json!({"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": format!("policy.networking.k8s.io/{gv}"), "resources": resources}));
+    }
+    if path.starts_with("/apis/policy.networking.k8s.io/") && !crds {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     }
     let Some((coll, item)) = route(&path) else {
         return status(

@@ -81,6 +81,13 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The three kinds.
+    pub const ALL: [Kind; 3] = [
+        Self::ClusterNetworkPolicy,
+        Self::AdminNetworkPolicy,
+        Self::BaselineAdminNetworkPolicy,
+    ];
+
     /// The kind's name, as in `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
