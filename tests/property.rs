@@ -1054,7 +1054,7 @@ fn the_engine_agrees_with_the_naive_reference_through_the_tiers() {
     }
     println!(
         "property (tiers): {compared} connections agreed, {decided_by_tier} decided by a cluster-wide rule, \
-         {passed} passed on by an Admin Pass, {as_anp} policies given as AdminNetworkPolicy"
+         {passed} passed on by a Pass, {as_anp} policies given as AdminNetworkPolicy"
     );
     assert!(compared > 100_000);
     assert!(

@@ -57,7 +57,12 @@ pub(super) fn classes<'a>(
         }
     }
     let mut networks: Vec<IpBlock> = Vec::new();
-    for policy in view.all_cluster_policies() {
+    let cluster_wide = if view.has_tiers() {
+        view.all_cluster_policies()
+    } else {
+        Vec::new()
+    };
+    for policy in cluster_wide {
         if let Subject::Pods { pods, .. } = &policy.subject {
             keys.extend(pods.keys());
         }

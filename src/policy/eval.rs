@@ -217,7 +217,8 @@ pub struct Side<'a> {
     /// The Admin- or Baseline-tier rule that decided (Accept or Deny).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier_rule: Option<TierRuleRef<'a>>,
-    /// The Admin-tier `Pass` rules that handed the connection on to the next tier.
+    /// The `Pass` rule that handed the connection on to the next tier (one per tier at most: an
+    /// Admin `Pass` goes on to NetworkPolicy, a Baseline `Pass` to the default).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub passed_by: Vec<TierRuleRef<'a>>,
     /// Rules passed over because they match by `domainNames`, which are not resolved here: if
@@ -414,7 +415,9 @@ impl<'a> View<'a> {
         }
         let dst_ports = conn.to.pod().map(|p| p.ports.as_slice());
         let mut side = Side::unjudged(SideStatus::NotIsolated);
-        if self.tier(Tier::Admin, subject, direction, peer, conn, &mut side) {
+        // Most clusters have no cluster-wide policy: then the tiers cost one branch.
+        let tiers = self.has_tiers();
+        if tiers && self.tier(Tier::Admin, subject, direction, peer, conn, &mut side) {
             return side;
         }
         for policy in self.selecting(subject) {
@@ -453,8 +456,16 @@ impl<'a> View<'a> {
             };
             return side;
         }
-        self.tier(Tier::Baseline, subject, direction, peer, conn, &mut side);
+        if tiers {
+            self.tier(Tier::Baseline, subject, direction, peer, conn, &mut side);
+        }
         side
+    }
+
+    /// Whether any cluster-wide policy exists after the change.
+    pub fn has_tiers(&self) -> bool {
+        !self.cluster.all_cluster_policies().is_empty()
+            || self.tier_change.is_some_and(|c| c.policy.is_some())
     }
 
     /// Runs one cluster-wide tier for `subject`; true when a rule decided (Accept or Deny),
