@@ -229,3 +229,25 @@ fn a_baseline_deny_is_harmless_where_a_networkpolicy_isolates_ignite_and_harmful
         Verdict::Allowed
     );
 }
+
+#[test]
+fn a_domain_names_rule_ahead_of_a_cut_is_said_not_evaluated() {
+    let (env, cfg) = env(&["admin-allow-registry-by-name.yaml"]);
+    let np = generated(&env, &cfg);
+    let d = decide_on(&env, &cfg, &np, None);
+    assert_eq!(d.verdict, Verdict::Denied);
+    // 443/TCP to the API Service's ClusterIP passes the registry rule, which cannot be judged.
+    let api = d
+        .missing
+        .iter()
+        .find(|m| m.port == 443)
+        .expect("the ClusterIP flow is cut");
+    assert!(
+        api.reason.contains("unless the destination is one of the domainNames of ClusterNetworkPolicy egress-allowlist (Admin tier, priority 5) egress[0] \"registry\": Accept"),
+        "{}",
+        api.reason
+    );
+    // DNS on 53 does not reach that rule's port: nothing to hedge.
+    let dns = d.missing.iter().find(|m| m.port == 53).expect("DNS is cut");
+    assert!(!dns.reason.contains("domainNames"), "{}", dns.reason);
+}

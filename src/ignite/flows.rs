@@ -374,16 +374,23 @@ fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
         }
         if let Some(rule) = &side.tier_rule {
             let _ = write!(out, " is denied by {rule}");
-            continue;
-        }
-        out.push_str(" is isolated by ");
-        for (i, policy) in side.isolated_by.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
+        } else {
+            out.push_str(" is isolated by ");
+            for (i, policy) in side.isolated_by.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                policy.push_to(&mut out);
             }
-            policy.push_to(&mut out);
+            out.push_str(" and no rule allows it");
         }
-        out.push_str(" and no rule allows it");
+        // Never a silent no-match: a rule that names domains may accept it first.
+        for rule in &side.not_evaluated {
+            let _ = write!(
+                out,
+                " (unless the destination is one of the domainNames of {rule}, which are not resolved here)"
+            );
+        }
     }
     out
 }
