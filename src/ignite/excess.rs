@@ -1,0 +1,776 @@
+//! What the policies let Ignite do beyond what it needs: the other bound of "most restrictive".
+//!
+//! For each Ignite pod (one per class), the engine judges the pod's **egress** to a set of probe
+//! destinations on a set of probe ports — every pod of the cluster, an unlabelled stand-in pod
+//! in every namespace (a rule that matches it opens the whole namespace, today's pods and
+//! tomorrow's), every node address, addresses drawn from every `ipBlock` and `networks` entry
+//! the rules name, and two internet addresses (`8.8.8.8`, `2001:4860:4860::8888`). Ports are the
+//! ones the rules name, the destination pod's container ports, and a few that a
+//! command-and-control channel would use (53, 80, 443, 4444). Every connection the egress side
+//! allows that is not a required flow is **excess**, credited to the rule that allowed it (the
+//! NetworkPolicy rule, the Admin- or Baseline-tier Accept, or no egress isolation at all), and
+//! findings are grouped per rule with what it opens and what the rule is needed for.
+//!
+//! Only the egress side is judged: the audit asks for the most restrictive *egress*, and a
+//! destination's own ingress policy is not Ignite's to rely on. Ingress is reported apart, as
+//! [`Exposure`]: which namespaces, nodes and addresses reach Ignite's client and peer ports.
+//!
+//! The probes are a finite sample: an `ipBlock` that opens a range is found through the
+//! addresses drawn from it, not proven address by address. Pure.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+use serde::Serialize;
+
+use super::{
+    classes::{Member, classes},
+    config::{Compiled, FlowDirection},
+    decision,
+    environment::Environment,
+    flows::{FlowKind, pod_name},
+    scope,
+};
+use crate::policy::{
+    Connection, Direction, Endpoint, Layer, Peer, PodInfo, PortMatch, Protocol, View, rule_allows,
+    tier::TierPeer,
+};
+
+/// The internet, as probed: well-known public resolvers, reached by any rule that opens the
+/// public address space.
+pub const INTERNET_PROBES: [&str; 2] = ["8.8.8.8", "2001:4860:4860::8888"];
+
+/// Ports probed on every destination besides the ones the rules and pods name: DNS, web, and a
+/// classic back-door port.
+const PROBE_PORTS: [(u16, Protocol); 6] = [
+    (53, Protocol::Udp),
+    (53, Protocol::Tcp),
+    (80, Protocol::Tcp),
+    (443, Protocol::Tcp),
+    (4444, Protocol::Tcp),
+    (4444, Protocol::Udp),
+];
+
+/// Ignite's client-facing ports: thin clients, JDBC/ODBC and memcached, REST.
+pub const CLIENT_PORTS: [(u16, &str); 3] =
+    [(10800, "thin clients"), (11211, "JDBC"), (8080, "REST")];
+
+/// What kind of excess a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// No egress policy isolates the pod: every destination is open.
+    NotIsolated,
+    /// A rule without `to`: any address on its ports.
+    AnyDestination,
+    /// An `ipBlock` (or a tier's `networks`) wider than the addresses Ignite needs.
+    WideIpBlock,
+    /// Selectors that open pods Ignite does not need.
+    WideSelector,
+    /// Needed destinations, on more ports than needed.
+    ExtraPorts,
+    /// An Admin- or Baseline-tier Accept that opens what Ignite does not need.
+    TierAccept,
+}
+
+impl FindingKind {
+    /// In words, for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotIsolated => "no egress isolation",
+            Self::AnyDestination => "any destination",
+            Self::WideIpBlock => "ipBlock wider than needed",
+            Self::WideSelector => "selector wider than needed",
+            Self::ExtraPorts => "more ports than needed",
+            Self::TierAccept => "cluster-wide Accept",
+        }
+    }
+}
+
+/// One destination group a rule opens, with the ports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Opening {
+    /// What is reached: `the internet (8.8.8.8)`, `every pod of namespace kube-system`,
+    /// `pod kube-system/coredns-…`, `node address 192.168.49.2`, `address 10.0.0.1`.
+    pub to: String,
+    /// `53/UDP`, `443/TCP`, …
+    pub ports: Vec<String>,
+    /// The destination lies outside the cluster's private address space.
+    pub internet: bool,
+}
+
+/// One rule (or the lack of one) that opens more than Ignite needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// `cache-ns/allow egress[1]`, `ClusterNetworkPolicy/x egress[0] (Admin tier)`, or
+    /// `no egress policy selects the pod`.
+    pub rule: String,
+    /// The NetworkPolicy (`namespace/name`), when a NetworkPolicy rule is the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    pub direction: Direction,
+    /// The index of the rule in the policy's egress list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// The Ignite pods it concerns.
+    pub from: Vec<String>,
+    pub opens: Vec<Opening>,
+    /// The required flows this rule allows today (`dns 53/UDP to kube-system/coredns-…`); empty
+    /// when Ignite needs nothing it opens.
+    pub needed_for: Vec<String>,
+    /// What to do instead, in words.
+    pub instead: String,
+}
+
+impl Finding {
+    /// Whether it opens a path to the internet.
+    pub fn reaches_internet(&self) -> bool {
+        self.opens.iter().any(|o| o.internet)
+    }
+
+    /// A warning of at most 120 characters.
+    pub fn warning(&self) -> String {
+        let first = self.opens.first();
+        let what = first.map_or_else(String::new, |o| {
+            let mut ports = o
+                .ports
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(",");
+            if o.ports.len() > 3 {
+                ports.push_str(",…");
+            }
+            format!("{ports} to {}", o.to)
+        });
+        let more = self.opens.len().saturating_sub(1);
+        let tail = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
+        decision::short(&format!("excess egress: {} opens {what}{tail}", self.rule))
+    }
+}
+
+/// Who may reach one of Ignite's ports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Exposure {
+    pub port: u16,
+    pub protocol: Protocol,
+    /// `thin clients`, `discovery`, …
+    pub purpose: String,
+    /// Whether it is a peer (discovery/communication) port.
+    pub peer: bool,
+    /// Namespaces with a pod that may connect (an unlabelled stand-in counts: `ns (any pod)`).
+    pub from_namespaces: Vec<String>,
+    /// Addresses outside the cluster may connect.
+    pub from_internet: bool,
+    /// Node addresses may connect.
+    pub from_nodes: bool,
+}
+
+/// One namespace's excess: egress findings and ingress exposure.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Excess {
+    pub egress: Vec<Finding>,
+    pub ingress: Vec<Exposure>,
+}
+
+/// A probe destination.
+#[derive(Clone, Copy)]
+enum Dest<'a> {
+    Pod(&'a PodInfo, usize),
+    /// The unlabelled stand-in of a namespace.
+    AnyPod(&'a PodInfo),
+    Ip(IpAddr, IpClass),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IpClass {
+    Internet,
+    Node,
+    Other,
+}
+
+/// Who allowed an excess connection.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Opener {
+    Rule { policy: String, index: usize },
+    Tier { short: String, tier: String },
+    Unisolated,
+}
+
+/// The required flows of one Ignite pod, as (destination, port, protocol) facts.
+struct Needs<'a> {
+    env: &'a Environment,
+    cfg: &'a Compiled,
+    namespace: &'a str,
+}
+
+impl Needs<'_> {
+    fn kind(&self, to: &Dest<'_>, port: u16, protocol: Protocol) -> Option<FlowKind> {
+        let env = self.env;
+        match to {
+            Dest::Pod(pod, _) => {
+                let dns = pod.namespace == env.dns.namespace
+                    && env.dns.pods.contains(&pod.name)
+                    && env.dns.ports.contains(&(port, protocol));
+                if dns {
+                    return Some(FlowKind::Dns);
+                }
+                if pod.namespace == self.namespace
+                    && scope::is_ignite(self.cfg, pod)
+                    && protocol == Protocol::Tcp
+                    && self.peer_port(port)
+                {
+                    return Some(FlowKind::Peer);
+                }
+                let extra = self.cfg.extra_flows.iter().any(|(flow, selector)| {
+                    flow.direction == FlowDirection::Egress
+                        && flow.namespace == pod.namespace
+                        && flow.port == port
+                        && flow.protocol == protocol
+                        && selector.matches(&pod.labels)
+                });
+                extra.then_some(FlowKind::Extra)
+            }
+            Dest::AnyPod(_) => None,
+            Dest::Ip(ip, _) => {
+                if env.dns.addresses.contains(ip)
+                    && env.dns.service_ports.contains(&(port, protocol))
+                {
+                    return Some(FlowKind::Dns);
+                }
+                let api = self.cfg.config.profile.needs_api_server()
+                    && protocol == Protocol::Tcp
+                    && (env.api_server.endpoints.contains(&(*ip, port))
+                        || env.api_server.cluster_ip == Some((*ip, port)));
+                api.then_some(FlowKind::Apiserver)
+            }
+        }
+    }
+
+    fn peer_port(&self, port: u16) -> bool {
+        let range = self.cfg.config.peers.port_range.max(1);
+        self.cfg
+            .config
+            .peer_ports()
+            .iter()
+            .any(|&base| port >= base && u32::from(port) < u32::from(base) + u32::from(range))
+    }
+}
+
+/// Whether an address is outside every private, shared, loopback and link-local range.
+pub fn is_public(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn port_text(port: u16, protocol: Protocol) -> String {
+    format!("{port}/{protocol}")
+}
+
+/// The egress findings and ingress exposure of `namespace`'s Ignite pods (a stand-in when none
+/// runs) under `view`.
+pub fn analyse(view: &View<'_>, env: &Environment, cfg: &Compiled, namespace: &str) -> Excess {
+    let stand_in = decision::stand_in(cfg, namespace);
+    let mut ignite = scope::ignite_pods(view.cluster, cfg, namespace);
+    if ignite.is_empty() {
+        ignite.push(&stand_in);
+    }
+    Excess {
+        egress: egress(view, env, cfg, namespace, &ignite),
+        ingress: ingress(view, cfg, &ignite),
+    }
+}
+
+/// The egress findings alone (what admission warns about).
+pub fn egress(
+    view: &View<'_>,
+    env: &Environment,
+    cfg: &Compiled,
+    namespace: &str,
+    ignite: &[&PodInfo],
+) -> Vec<Finding> {
+    let cluster = view.cluster;
+    let needs = Needs {
+        env,
+        cfg,
+        namespace,
+    };
+    // Stand-ins: one unlabelled pod per namespace.
+    let stand_ins: Vec<PodInfo> = cluster
+        .namespaces()
+        .map(|ns| PodInfo {
+            namespace: ns.name.clone(),
+            name: "*".into(),
+            labels: Default::default(),
+            ips: Vec::new(),
+            host_network: false,
+            ports: Vec::new(),
+        })
+        .collect();
+    // Destination pods, one per class as the Ignite namespace's policies see them.
+    let all_pods: Vec<&PodInfo> = cluster.pods().iter().collect();
+    let mut namespaces: Vec<&str> = vec![namespace];
+    namespaces.extend(cluster.namespaces().map(|n| n.name.as_str()));
+    let pod_classes = classes(view, &[namespace], &all_pods);
+    let pod_ips: BTreeSet<IpAddr> = cluster
+        .pods()
+        .iter()
+        .flat_map(|p| p.ips.iter().copied())
+        .collect();
+    let node_ips: BTreeSet<IpAddr> = cluster
+        .nodes()
+        .flat_map(|n| n.addresses.iter().copied())
+        .collect();
+
+    // Addresses and ports the rules name.
+    let mut addresses: BTreeSet<IpAddr> = BTreeSet::new();
+    let mut ports: BTreeSet<(u16, Protocol)> = PROBE_PORTS.into_iter().collect();
+    ports.extend(env.dns.ports.iter().copied());
+    ports.extend(env.dns.service_ports.iter().copied());
+    ports.extend(
+        env.api_server
+            .endpoints
+            .iter()
+            .map(|&(_, p)| (p, Protocol::Tcp)),
+    );
+    ports.extend(
+        env.api_server
+            .cluster_ip
+            .iter()
+            .map(|&(_, p)| (p, Protocol::Tcp)),
+    );
+    for p in cfg.config.peer_ports() {
+        ports.insert((p, Protocol::Tcp));
+    }
+    for ip in INTERNET_PROBES {
+        if let Ok(ip) = ip.parse() {
+            addresses.insert(ip);
+        }
+    }
+    addresses.extend(node_ips.iter().copied());
+    addresses.extend(env.dns.addresses.iter().copied());
+    addresses.extend(env.api_server.endpoints.iter().map(|&(ip, _)| ip));
+    addresses.extend(env.api_server.cluster_ip.iter().map(|&(ip, _)| ip));
+    for pod in ignite {
+        for policy in view.selecting(pod) {
+            for rule in policy.egress.iter().flatten() {
+                for p in &rule.ports {
+                    if let PortMatch::Range { start, end } = p.port {
+                        ports.insert((start, p.protocol));
+                        ports.insert((end, p.protocol));
+                    }
+                }
+                for peer in &rule.peers {
+                    if let Peer::Block(b) = peer {
+                        let (first, last) = b.range();
+                        for ip in [first, last, next(first)] {
+                            if b.contains(&ip) {
+                                addresses.insert(ip);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if view.has_tiers() {
+        for policy in view.all_cluster_policies() {
+            for rule in &policy.egress {
+                for peer in &rule.peers {
+                    if let TierPeer::Networks(nets) = peer {
+                        for n in nets {
+                            addresses.insert(n.network());
+                            addresses.insert(next(n.network()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut dests: Vec<Dest<'_>> = Vec::new();
+    for class in &pod_classes {
+        dests.push(Dest::Pod(class[0].pod, class[0].more));
+    }
+    dests.extend(stand_ins.iter().map(Dest::AnyPod));
+    for ip in addresses {
+        if pod_ips.contains(&ip) {
+            continue; // the pod stands for its address
+        }
+        let class = if node_ips.contains(&ip) {
+            IpClass::Node
+        } else if is_public(&ip) {
+            IpClass::Internet
+        } else {
+            IpClass::Other
+        };
+        dests.push(Dest::Ip(ip, class));
+    }
+
+    let ignite_classes = classes(view, &namespaces, ignite);
+    // (opener) -> (group label -> (internet, ports)), and who it concerns, and what it serves.
+    type Groups = BTreeMap<String, (bool, BTreeSet<(u16, Protocol)>)>;
+    let mut found: BTreeMap<Opener, (Groups, BTreeSet<String>, BTreeSet<String>, bool)> =
+        BTreeMap::new();
+    for class in &ignite_classes {
+        let from = &class[0];
+        for dest in &dests {
+            let (to, dst_ports) = match dest {
+                Dest::Pod(p, _) | Dest::AnyPod(p) => (Endpoint::Pod(p), p.ports.as_slice()),
+                Dest::Ip(ip, _) => (Endpoint::Ip(*ip), &[][..]),
+            };
+            if let Dest::Pod(p, _) = dest
+                && std::ptr::eq(*p, from.pod)
+                && !scope::is_ignite(cfg, p)
+            {
+                continue;
+            }
+            let mut probe: BTreeSet<(u16, Protocol)> = ports.clone();
+            probe.extend(dst_ports.iter().map(|cp| (cp.port, cp.protocol)));
+            for (port, protocol) in probe {
+                let verdict = view.evaluate(&Connection {
+                    from: Endpoint::Pod(from.pod),
+                    to,
+                    port,
+                    protocol,
+                });
+                let side = &verdict.egress;
+                if !side.allows() {
+                    continue;
+                }
+                let openers: Vec<Opener> = match (side.decided_by, &side.tier_rule) {
+                    (Layer::Admin | Layer::Baseline, Some(rule)) => vec![Opener::Tier {
+                        short: rule.short(),
+                        tier: rule.policy.tier.to_string(),
+                    }],
+                    // Every rule that admits it, not only the first: each is a finding of its own.
+                    (Layer::NetworkPolicy, _) => side
+                        .isolated_by
+                        .iter()
+                        .flat_map(|policy| {
+                            let rules = policy.0.egress.iter().flatten().enumerate();
+                            rules
+                                .filter(|(_, rule)| {
+                                    rule_allows(
+                                        cluster,
+                                        policy.0,
+                                        rule,
+                                        &to,
+                                        port,
+                                        protocol,
+                                        Some(dst_ports),
+                                    )
+                                })
+                                .map(|(index, _)| Opener::Rule {
+                                    policy: policy.to_name(),
+                                    index,
+                                })
+                        })
+                        .collect(),
+                    _ => vec![Opener::Unisolated],
+                };
+                for opener in openers {
+                    let entry = found.entry(opener).or_default();
+                    if let Some(kind) = needs.kind(dest, port, protocol) {
+                        entry.2.insert(format!(
+                            "{kind} {} to {}",
+                            port_text(port, protocol),
+                            dest_name(dest)
+                        ));
+                        continue;
+                    }
+                    entry.3 = true;
+                    entry.1.insert(from.label());
+                    let (label, internet) = group(dest, &needs);
+                    let slot = entry.0.entry(label).or_default();
+                    slot.0 |= internet;
+                    slot.1.insert((port, protocol));
+                }
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    for (opener, (groups, from, needed, excess)) in found {
+        if !excess {
+            continue;
+        }
+        let opens: Vec<Opening> = groups
+            .into_iter()
+            .map(|(to, (internet, ports))| Opening {
+                to,
+                ports: ports
+                    .into_iter()
+                    .map(|(p, proto)| port_text(p, proto))
+                    .collect(),
+                internet,
+            })
+            .collect();
+        let needed_for: Vec<String> = needed.into_iter().collect();
+        let (kind, rule, policy, index) = match &opener {
+            Opener::Unisolated => (
+                FindingKind::NotIsolated,
+                "no egress policy selects the pod".to_string(),
+                None,
+                None,
+            ),
+            Opener::Tier { short, tier } => (
+                FindingKind::TierAccept,
+                format!("{short} ({tier} tier)"),
+                None,
+                None,
+            ),
+            Opener::Rule { policy, index } => {
+                let kind = rule_kind(view, policy, *index, &opens);
+                (
+                    kind,
+                    format!("{policy} egress[{index}]"),
+                    Some(policy.clone()),
+                    Some(*index),
+                )
+            }
+        };
+        let instead = instead(kind, &needed_for);
+        out.push(Finding {
+            kind,
+            rule,
+            policy,
+            direction: Direction::Egress,
+            index,
+            from: from.into_iter().collect(),
+            opens,
+            needed_for,
+            instead,
+        });
+    }
+    out
+}
+
+fn next(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(u32::from(v4).saturating_add(1).into()),
+        IpAddr::V6(v6) => IpAddr::V6(u128::from(v6).saturating_add(1).into()),
+    }
+}
+
+fn dest_name(dest: &Dest<'_>) -> String {
+    match dest {
+        Dest::Pod(p, 0) => pod_name(p),
+        Dest::Pod(p, more) => format!("{} (+{more} like it)", pod_name(p)),
+        Dest::AnyPod(p) => format!("every pod of namespace {}", p.namespace),
+        Dest::Ip(ip, _) => ip.to_string(),
+    }
+}
+
+/// How an excess destination is grouped and named, and whether it is on the internet.
+fn group(dest: &Dest<'_>, needs: &Needs<'_>) -> (String, bool) {
+    match dest {
+        Dest::Pod(p, more) => {
+            let what = if scope::is_ignite(needs.cfg, p) && p.namespace == needs.namespace {
+                "Ignite pod"
+            } else {
+                "pod"
+            };
+            let name = if *more > 0 {
+                format!("{what} {} (+{more} like it)", pod_name(p))
+            } else {
+                format!("{what} {}", pod_name(p))
+            };
+            (name, false)
+        }
+        Dest::AnyPod(p) => (format!("every pod of namespace {}", p.namespace), false),
+        Dest::Ip(ip, IpClass::Internet) => {
+            (format!("any address (the internet, probed at {ip})"), true)
+        }
+        Dest::Ip(ip, IpClass::Node) => (format!("node address {ip}"), false),
+        Dest::Ip(ip, IpClass::Other) => (format!("address {ip}"), false),
+    }
+}
+
+/// The kind of a NetworkPolicy rule's excess, from its shape and what it opens.
+fn rule_kind(view: &View<'_>, policy: &str, index: usize, opens: &[Opening]) -> FindingKind {
+    let (ns, name) = policy.split_once('/').unwrap_or(("", policy));
+    let rule = view
+        .policies_in(ns)
+        .into_iter()
+        .find(|p| p.name == name)
+        .and_then(|p| {
+            p.egress
+                .as_ref()
+                .and_then(|rules| rules.get(index))
+                .cloned()
+        });
+    let Some(rule) = rule else {
+        return FindingKind::WideSelector;
+    };
+    if rule.peers.is_empty() {
+        return FindingKind::AnyDestination;
+    }
+    let blocks = rule.peers.iter().any(|p| matches!(p, Peer::Block(_)));
+    let addresses = opens
+        .iter()
+        .any(|o| o.internet || o.to.starts_with("address") || o.to.starts_with("node"));
+    if blocks
+        && (addresses
+            || rule.peers.iter().all(|p| matches!(p, Peer::Block(_))) && !only_ports(opens))
+    {
+        return FindingKind::WideIpBlock;
+    }
+    if only_ports(opens) {
+        FindingKind::ExtraPorts
+    } else {
+        FindingKind::WideSelector
+    }
+}
+
+/// Whether every opening is a single needed pod (Ignite peers) reached on extra ports, rather
+/// than a destination Ignite needs nothing from.
+fn only_ports(opens: &[Opening]) -> bool {
+    opens.iter().all(|o| o.to.starts_with("Ignite pod"))
+}
+
+fn instead(kind: FindingKind, needed_for: &[String]) -> String {
+    let needs: BTreeSet<&str> = needed_for
+        .iter()
+        .filter_map(|n| n.split(' ').next())
+        .collect();
+    let needs: Vec<&str> = needs.into_iter().collect();
+    match (kind, needs.is_empty()) {
+        (FindingKind::NotIsolated, _) => {
+            "isolate the Ignite pods' egress: a default-deny plus the rules `ignite-netpol generate` writes".into()
+        }
+        (FindingKind::TierAccept, _) => {
+            "narrow the cluster-wide rule's subject or peers; NetworkPolicies cannot take back an Admin Accept".into()
+        }
+        (_, true) => "remove the rule: Ignite needs nothing it opens".into(),
+        (_, false) => format!(
+            "replace it with the {} rule(s) `ignite-netpol generate` writes: they name the exact pods, addresses and ports",
+            needs.join(", ")
+        ),
+    }
+}
+
+/// Who may reach the Ignite pods' client and peer ports.
+pub fn ingress(view: &View<'_>, cfg: &Compiled, ignite: &[&PodInfo]) -> Vec<Exposure> {
+    let cluster = view.cluster;
+    let mut ports: Vec<(u16, String, bool)> = CLIENT_PORTS
+        .iter()
+        .map(|&(p, what)| (p, what.to_string(), false))
+        .collect();
+    for (i, p) in cfg.config.peer_ports().into_iter().enumerate() {
+        let what = if i == 0 { "discovery" } else { "communication" };
+        ports.push((p, what.to_string(), true));
+    }
+    let namespaces: Vec<&str> = cluster.namespaces().map(|n| n.name.as_str()).collect();
+    let ignite_classes = classes(view, &namespaces, ignite);
+    let internet: Vec<IpAddr> = INTERNET_PROBES
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let nodes: Vec<IpAddr> = cluster
+        .nodes()
+        .flat_map(|n| n.addresses.iter().copied())
+        .collect();
+    let mut out = Vec::new();
+    for (port, purpose, peer) in ports {
+        let mut exposure = Exposure {
+            port,
+            protocol: Protocol::Tcp,
+            purpose,
+            peer,
+            from_namespaces: Vec::new(),
+            from_internet: false,
+            from_nodes: false,
+        };
+        let allows = |from: Endpoint<'_>, to: &Member<'_>| {
+            view.evaluate(&Connection {
+                from,
+                to: Endpoint::Pod(to.pod),
+                port,
+                protocol: Protocol::Tcp,
+            })
+            .ingress
+            .allows()
+        };
+        for class in &ignite_classes {
+            let to = &class[0];
+            for ns in &namespaces {
+                let any = PodInfo {
+                    namespace: ns.to_string(),
+                    name: "*".into(),
+                    labels: Default::default(),
+                    ips: Vec::new(),
+                    host_network: false,
+                    ports: Vec::new(),
+                };
+                let label = if allows(Endpoint::Pod(&any), to) {
+                    Some(format!("{ns} (any pod)"))
+                } else {
+                    cluster
+                        .pods_in(ns)
+                        .find(|p| !std::ptr::eq(*p, to.pod) && allows(Endpoint::Pod(p), to))
+                        .map(|p| format!("{ns} (pod {})", p.name))
+                };
+                if let Some(label) = label
+                    && !exposure.from_namespaces.contains(&label)
+                {
+                    exposure.from_namespaces.push(label);
+                }
+            }
+            exposure.from_internet |= internet.iter().any(|ip| allows(Endpoint::Ip(*ip), to));
+            exposure.from_nodes |= nodes.iter().any(|ip| allows(Endpoint::Ip(*ip), to));
+        }
+        out.push(exposure);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_addresses_are_told_from_private_ones() {
+        for ip in ["8.8.8.8", "52.1.2.3", "2001:4860:4860::8888"] {
+            assert!(is_public(&ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in [
+            "10.1.2.3",
+            "172.21.0.10",
+            "192.168.49.2",
+            "100.64.0.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "fd00::1",
+            "fe80::1",
+        ] {
+            assert!(!is_public(&ip.parse().expect("ip")), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Least privilege: what the egress of the Ignite pods allows beyond the flows Ignite needs,
+//! on the seed cluster and on recipes people apply.
+
+use std::path::{Path, PathBuf};
+
+use ignite_netpol::{
+    ignite::{
+        Compiled, Environment,
+        excess::{self, Finding, FindingKind},
+        generate,
+    },
+    policy::View,
+    snapshot::ClusterSnapshot,
+};
+
+fn path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn load(files: &[&str]) -> (Environment, Compiled) {
+    let files: Vec<PathBuf> = files.iter().map(|f| path(f)).collect();
+    let snapshot = ClusterSnapshot::load_files(&files).expect("snapshot must load");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model must build");
+    (env, cfg)
+}
+
+fn findings(env: &Environment, cfg: &Compiled) -> Vec<Finding> {
+    excess::analyse(&View::new(&env.cluster), env, cfg, "cache-ns").egress
+}
+
+fn rule<'a>(found: &'a [Finding], rule: &str) -> &'a Finding {
+    found
+        .iter()
+        .find(|f| f.rule == rule)
+        .unwrap_or_else(|| panic!("no finding for {rule}: {found:#?}"))
+}
+
+const ATTEMPT: &str = "cache-ns/netpol-cache-ns-egress";
+
+#[test]
+fn the_seed_attempt_opens_dns_to_the_internet_and_every_other_finding_is_justified() {
+    let (env, cfg) = load(&[
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+        "examples/seed/egress-attempt.yaml",
+    ]);
+    let found = findings(&env, &cfg);
+
+    // Rule 1, `ports: 53 UDP/TCP` with no `to`: DNS to any address, the internet included.
+    let dns = rule(&found, &format!("{ATTEMPT} egress[1]"));
+    assert_eq!(dns.kind, FindingKind::AnyDestination);
+    assert!(dns.reaches_internet(), "{dns:#?}");
+    let internet = dns.opens.iter().find(|o| o.internet).expect("internet");
+    assert_eq!(internet.ports, ["53/TCP", "53/UDP"]);
+    // It is what lets DNS to CoreDNS work today, so the fix is the exact DNS rule.
+    assert!(
+        dns.needed_for
+            .iter()
+            .any(|n| n.starts_with("dns 53/UDP to kube-system/coredns"))
+    );
+    assert!(dns.instead.contains("dns"), "{}", dns.instead);
+    // It also opens CoreDNS's own pod? No: that is needed. It opens other pods on 53.
+    assert!(
+        dns.opens
+            .iter()
+            .any(|o| o.to == "every pod of namespace apps")
+    );
+    assert!(dns.warning().len() <= 120);
+    assert!(dns.warning().contains("53/TCP,53/UDP"), "{}", dns.warning());
+
+    // Rule 0: every pod of cache-ns (zone=cache-zone) on 10800/47100/47500. Peers need
+    // 47100/47500 of the Ignite pods only; any other pod of the namespace, and 10800 (a client
+    // port), are excess.
+    let zone = rule(&found, &format!("{ATTEMPT} egress[0]"));
+    assert_eq!(zone.kind, FindingKind::WideSelector);
+    let any = zone
+        .opens
+        .iter()
+        .find(|o| o.to == "every pod of namespace cache-ns")
+        .expect("the namespace's every pod");
+    assert_eq!(any.ports, ["10800/TCP", "47100/TCP", "47500/TCP"]);
+    assert!(!zone.reaches_internet());
+
+    // Rule 3: the Ignite pods on every port, where peers need two.
+    let all_ports = rule(&found, &format!("{ATTEMPT} egress[3]"));
+    assert_eq!(all_ports.kind, FindingKind::ExtraPorts);
+    assert!(
+        all_ports
+            .opens
+            .iter()
+            .all(|o| o.to == "Ignite pod cache-ns/ignite-0")
+    );
+    for p in ["8080/TCP", "10800/TCP", "11211/TCP", "443/TCP", "4444/UDP"] {
+        assert!(
+            all_ports.opens[0].ports.contains(&p.to_string()),
+            "{p}: {all_ports:#?}"
+        );
+    }
+
+    // Rule 4: ignite-0's own address on client ports (10800, 11211, 8080, …) beyond the peer
+    // ports. Rule 2 (`zone: kube-system`) matches no namespace: it opens nothing.
+    let block = rule(&found, &format!("{ATTEMPT} egress[4]"));
+    assert_eq!(block.kind, FindingKind::ExtraPorts);
+    assert_eq!(
+        block.opens[0].ports,
+        [
+            "8080/TCP",
+            "10800/TCP",
+            "10900/TCP",
+            "11211/TCP",
+            "49112/TCP"
+        ]
+    );
+    assert!(!found.iter().any(|f| f.rule.ends_with("egress[2]")));
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+#[test]
+fn the_generated_policy_next_to_deny_all_has_no_excess() {
+    let (env, cfg) = load(&[
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+    ]);
+    let generated =
+        generate::for_namespace(&env, &cfg, "cache-ns", "ignite-egress", false).expect("generate");
+    let mut env = env;
+    env.cluster.upsert_policy(
+        ignite_netpol::policy::Policy::compile(&generated.policy).expect("compiles"),
+    );
+    let found = findings(&env, &cfg);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn no_egress_policy_at_all_is_a_finding() {
+    let (env, cfg) = load(&["examples/seed/cluster.yaml"]);
+    let found = findings(&env, &cfg);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, FindingKind::NotIsolated);
+    assert!(found[0].reaches_internet());
+}
+
+#[test]
+fn an_egress_rule_to_0_0_0_0_slash_0_says_what_it_opens() {
+    let (env, cfg) = load(&[
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+        "tests/fixtures/excess/allow-all-egress.yaml",
+    ]);
+    let found = findings(&env, &cfg);
+    let wide = rule(&found, "cache-ns/allow-egress-anywhere egress[0]");
+    assert_eq!(wide.kind, FindingKind::WideIpBlock);
+    let internet = wide
+        .opens
+        .iter()
+        .find(|o| o.internet)
+        .expect("the internet");
+    assert_eq!(internet.ports, ["53/TCP", "53/UDP", "443/TCP", "6443/TCP"]);
+    // Pods of other namespaces are reachable through their addresses, and the API server's
+    // endpoint on 443 is not needed (6443 is).
+    assert!(
+        wide.opens.iter().any(|o| o.to == "pod apps/some-pod-7c9d"),
+        "{wide:#?}"
+    );
+    assert!(
+        wide.needed_for
+            .iter()
+            .any(|n| n == "apiserver 6443/TCP to 192.168.49.2")
+    );
+}
+
+#[test]
+fn ingress_exposure_names_who_reaches_the_client_ports() {
+    // deny-all isolates ingress: nobody reaches 10800. Without any policy: everybody.
+    let (env, cfg) = load(&[
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+    ]);
+    let closed = excess::analyse(&View::new(&env.cluster), &env, &cfg, "cache-ns").ingress;
+    let thin = closed.iter().find(|e| e.port == 10800).expect("10800");
+    assert!(
+        thin.from_namespaces.is_empty() && !thin.from_internet,
+        "{thin:#?}"
+    );
+
+    let (env, cfg) = load(&["examples/seed/cluster.yaml"]);
+    let open = excess::analyse(&View::new(&env.cluster), &env, &cfg, "cache-ns").ingress;
+    let thin = open.iter().find(|e| e.port == 10800).expect("10800");
+    assert!(thin.from_internet);
+    assert!(
+        thin.from_namespaces.contains(&"apps (any pod)".to_string()),
+        "{thin:#?}"
+    );
+}
