@@ -398,9 +398,11 @@ fn watch_stream(api: FakeApi, coll: String, since: u64) -> Response {
                 }
                 sent = rv;
             }
+            // A drop wins over a change that arrives with it: a dropped watch delivers nothing.
             tokio::select! {
-                r = changes.changed() => if r.is_err() { return },
+                biased;
                 _ = drops.changed() => return,
+                r = changes.changed() => if r.is_err() { return },
                 () = tokio::time::sleep(Duration::from_secs(290)) => return,
             }
         }
