@@ -193,3 +193,129 @@ fn ingress_exposure_names_who_reaches_the_client_ports() {
         "{thin:#?}"
     );
 }
+
+mod admission {
+    use super::*;
+    use ignite_netpol::ignite::{
+        Config, Decision, Operation, PolicyRequest, Verdict, decide, message,
+    };
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+
+    fn policy(file: &str) -> NetworkPolicy {
+        ClusterSnapshot::load_files(&[path(file)])
+            .expect("policy file must load")
+            .network_policies
+            .as_slice()[0]
+            .clone()
+    }
+
+    fn judge(env: &Environment, cfg: &Compiled, np: &NetworkPolicy) -> Decision {
+        let ns = np.metadata.namespace.clone().expect("namespace");
+        let name = np.metadata.name.clone().expect("name");
+        decide(
+            env,
+            cfg,
+            &PolicyRequest {
+                operation: Operation::Create,
+                namespace: &ns,
+                name: &name,
+                object: Some(np),
+                mode: None,
+                validating: true,
+            },
+        )
+        .expect("valid policy")
+    }
+
+    const CLUSTER: [&str; 2] = [
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+    ];
+
+    #[test]
+    fn excess_warns_in_every_mode_and_the_audit_has_it() {
+        // Warn mode so the API server cut does not hide the excess: the attempt is admitted
+        // with a warning per finding (at most three, the rest counted), each ≤ 120 characters.
+        let (env, cfg) = load(&CLUSTER);
+        let attempt = policy("examples/seed/egress-attempt.yaml");
+        let mut d = judge(&env, &cfg, &attempt);
+        assert_eq!(
+            d.verdict,
+            Verdict::Denied,
+            "the attempt cuts the API server"
+        );
+        assert_eq!(d.excess.len(), 4);
+        let excess: Vec<&String> = d
+            .warnings
+            .iter()
+            .filter(|w| w.starts_with("excess egress"))
+            .collect();
+        assert_eq!(excess.len(), 4, "{:#?}", d.warnings);
+        assert!(excess.iter().all(|w| w.chars().count() <= 120));
+        assert!(
+            excess
+                .iter()
+                .any(|w| w.contains("egress[1]") && w.contains("the internet")),
+            "{excess:#?}"
+        );
+        assert!(excess[3].contains("1 more finding"), "{}", excess[3]);
+        // In the summary line `check` prints.
+        d.warnings.clear();
+        assert!(message::summary(&d).contains("4 excess egress finding(s)"));
+    }
+
+    #[test]
+    fn least_privilege_enforce_denies_the_seed_attempt_and_admits_the_generated_policy() {
+        let (env, cfg) = load(&[
+            CLUSTER[0],
+            CLUSTER[1],
+            "tests/fixtures/excess/least-privilege-enforce.yaml",
+        ]);
+        // The seed's attempt with the API server fixed is no longer cut off, but still too wide.
+        let mut fixed = policy("examples/seed/egress-attempt.yaml");
+        let generated = generate::for_namespace(&env, &cfg, "cache-ns", "ignite-egress", false)
+            .expect("generate")
+            .policy;
+        let api: Vec<_> = generated
+            .spec
+            .as_ref()
+            .and_then(|s| s.egress.clone())
+            .unwrap_or_default();
+        fixed
+            .spec
+            .as_mut()
+            .expect("spec")
+            .egress
+            .as_mut()
+            .expect("egress")
+            .extend(api);
+        let d = judge(&env, &cfg, &fixed);
+        assert!(d.missing.is_empty(), "{:#?}", d.missing);
+        assert_eq!(d.verdict, Verdict::Denied);
+        let text = message::explain(&d);
+        assert!(text.contains("wider than Ignite needs"), "{text}");
+        assert!(text.contains("netpol-cache-ns-egress egress[1] (any destination): opens 53/TCP,53/UDP to any address"), "{text}");
+        assert!(text.contains("The minimal egress rules"), "{text}");
+        assert!(text.contains("k8s-app: kube-dns"), "{text}");
+        assert!(text.contains("192.168.49.2/32"), "{text}");
+
+        let d = judge(&env, &cfg, &generated);
+        assert_eq!(d.verdict, Verdict::Allowed, "{}", message::explain(&d));
+        assert!(d.excess.is_empty());
+    }
+
+    #[test]
+    fn least_privilege_can_be_enforced_by_the_configuration_default_and_a_bad_label_enforces() {
+        let files: Vec<PathBuf> = CLUSTER.iter().map(|f| path(f)).collect();
+        let snapshot = ClusterSnapshot::load_files(&files).expect("snapshot");
+        let cfg = Config::from_yaml("leastPrivilege: enforce\n", "test").expect("config");
+        let env = Environment::build(&snapshot, &cfg).expect("model");
+        let wide = policy("tests/fixtures/excess/allow-all-egress.yaml");
+        assert_eq!(judge(&env, &cfg, &wide).verdict, Verdict::Denied);
+        let cfg_warn = Compiled::default();
+        let d = judge(&env, &cfg_warn, &wide);
+        assert_ne!(d.verdict, Verdict::Denied, "{}", message::explain(&d));
+        assert!(!d.excess.is_empty());
+        assert!(Config::from_yaml("leastPrivilege: strict\n", "test").is_err());
+    }
+}

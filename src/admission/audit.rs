@@ -4,8 +4,8 @@
 use super::Reviewed;
 use crate::{
     audit::{
-        AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict,
-        now,
+        AuditExcess, AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser,
+        AuditVerdict, now,
     },
     ignite::{Mode, Verdict, flows::MissingFlow},
 };
@@ -80,6 +80,7 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
         verdict: AuditVerdict::Invalid,
         missing: Vec::new(),
         affected: Vec::new(),
+        excess: Vec::new(),
         unverified: Vec::new(),
         patch: None,
         warnings: Vec::new(),
@@ -107,6 +108,22 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
                 namespace: i.namespace,
                 mode: i.mode.into(),
                 cut: i.cut.into_iter().map(AuditFlow::from).collect(),
+            })
+            .collect();
+        record.excess = d
+            .excess
+            .into_iter()
+            .map(|f| AuditExcess {
+                kind: serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                rule: f.rule,
+                opens: f
+                    .opens
+                    .into_iter()
+                    .map(|o| format!("{} to {}", o.ports.join(","), o.to))
+                    .collect(),
             })
             .collect();
         record.kind = (d.kind != "NetworkPolicy").then(|| d.kind.to_string());

@@ -17,7 +17,8 @@ use std::sync::{
 };
 
 pub use record::{
-    AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser, AuditVerdict,
+    AuditExcess, AuditFlow, AuditImpact, AuditMode, AuditOperation, AuditRecord, AuditUser,
+    AuditVerdict,
 };
 pub use writer::{AuditConfig, Destination, spawn};
 

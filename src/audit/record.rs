@@ -29,6 +29,9 @@ pub struct AuditRecord {
     /// Other Ignite namespaces the change cuts off, with the flows it cuts there.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub affected: Vec<AuditImpact>,
+    /// What the Ignite pods' egress allows beyond their flows after the change, per rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excess: Vec<AuditExcess>,
     /// Targets the cluster view lacked, so their flows could not be checked (with the key to set).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unverified: Vec<String>,
@@ -68,6 +71,7 @@ impl AuditRecord {
             verdict: AuditVerdict::Patched,
             missing: Vec::new(),
             affected: Vec::new(),
+            excess: Vec::new(),
             unverified: Vec::new(),
             patch: Some(patch),
             warnings: Vec::new(),
@@ -170,4 +174,16 @@ pub struct AuditUser {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     pub groups: Vec<String>,
+}
+
+/// One excess finding: the rule and what it opens beyond Ignite's flows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditExcess {
+    /// `any-destination`, `wide-ip-block`, `wide-selector`, `extra-ports`, `not-isolated`,
+    /// `tier-accept`.
+    pub kind: String,
+    /// `namespace/policy egress[index]`, or what stands for it.
+    pub rule: String,
+    /// `53/UDP,53/TCP to any address (the internet, …)`, one per destination group.
+    pub opens: Vec<String>,
 }

@@ -11,10 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::{FieldError, Protocol, Selector};
 
-pub use mode::{Mode, Profile};
+pub use mode::{LeastPrivilege, Mode, Profile};
 
 /// The namespace label that sets a namespace's mode.
 pub const DEFAULT_MODE_LABEL: &str = "ignite-netpol.io/mode";
+
+/// The namespace label that sets what excess egress does (`warn` or `enforce`).
+pub const LEAST_PRIVILEGE_LABEL: &str = "ignite-netpol.io/least-privilege";
 
 /// A Service named by namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +164,9 @@ pub struct Config {
     pub mode_label: String,
     /// The mode of a namespace that runs Ignite pods but has no mode label.
     pub default_mode: Mode,
+    /// What excess egress does where the namespace has no `ignite-netpol.io/least-privilege`
+    /// label: `warn` (admit with warnings) or `enforce` (deny).
+    pub least_privilege: LeastPrivilege,
     pub profile: Profile,
     pub peers: PeersConfig,
     pub dns: DnsConfig,
@@ -177,6 +183,7 @@ impl Default for Config {
             }],
             mode_label: DEFAULT_MODE_LABEL.into(),
             default_mode: Mode::Enforce,
+            least_privilege: LeastPrivilege::Warn,
             profile: Profile::default(),
             peers: PeersConfig::default(),
             dns: DnsConfig::default(),

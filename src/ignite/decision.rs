@@ -5,14 +5,15 @@
 //! configured Ignite labels). Missing required flows lead, by the namespace's mode, to a denial,
 //! a patch of the incoming policy, or warnings. Pure: no I/O, no clock.
 
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule};
 use serde::Serialize;
 
 use super::{
-    config::{Compiled, Mode},
+    config::{Compiled, LeastPrivilege, Mode},
     environment::Environment,
+    excess::{self, Finding},
     flows::{self, AdminDenial, FlowKind, MissingFlow},
-    hints,
+    generate, hints,
     impact::{self, Impact},
     patch,
     rules::{self, Additions},
@@ -111,6 +112,14 @@ pub struct Decision {
     /// affected namespace its flows back, to add to the incoming policy.
     #[serde(skip)]
     pub foreign_fix: Vec<(String, Additions)>,
+    /// What the Ignite pods' egress allows beyond the flows they need, after the change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub excess: Vec<Finding>,
+    /// Whether excess egress denies the change (`ignite-netpol.io/least-privilege=enforce`).
+    pub least_privilege: LeastPrivilege,
+    /// For a change denied for excess: the minimal egress rules (what `generate` writes).
+    #[serde(skip)]
+    pub least_fix: Vec<NetworkPolicyEgressRule>,
 }
 
 fn is_network_policy(kind: &&'static str) -> bool {
@@ -170,6 +179,7 @@ pub fn decide(
             error,
         })?;
     let mut decision = own_namespace(env, cfg, req, compiled.as_ref());
+    least_privilege(env, cfg, req, compiled.as_ref(), &mut decision);
     // A policy elsewhere can cut other namespaces' Ignite off (the DNS pods' ingress, an
     // `extraFlows` peer); for the rest, judging them would only cost time.
     if impact::reaches_other_namespaces(env, cfg, req.namespace) {
@@ -197,6 +207,81 @@ pub fn decide(
         apply_impacts(&mut decision, found);
     }
     Ok(decision)
+}
+
+/// How many excess findings a warning names; the rest are counted.
+pub const EXCESS_WARNINGS: usize = 3;
+
+/// The other bound: what the Ignite pods' egress allows beyond their flows after the change.
+/// Worked out where it can matter — the incoming policy isolates the Ignite pods' egress, or the
+/// namespace enforces least privilege — and never for a namespace that is off. Excess warns in
+/// every mode; with `ignite-netpol.io/least-privilege=enforce` it denies.
+fn least_privilege(
+    env: &Environment,
+    cfg: &Compiled,
+    req: &PolicyRequest<'_>,
+    compiled: Option<&Policy>,
+    decision: &mut Decision,
+) {
+    if decision.mode == Mode::Off || decision.ignite_pods.is_empty() {
+        return;
+    }
+    let (lp, label_warning) = scope::least_privilege(&env.cluster, cfg, req.namespace);
+    decision.least_privilege = lp;
+    decision.warnings.extend(label_warning);
+    let stand_in = stand_in(cfg, req.namespace);
+    let mut ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
+    if ignite.is_empty() {
+        ignite.push(&stand_in);
+    }
+    let touches_egress = compiled.is_some_and(|p| {
+        p.egress.is_some() && ignite.iter().any(|pod| p.pod_selector.matches(&pod.labels))
+    });
+    if lp == LeastPrivilege::Warn && !touches_egress {
+        return;
+    }
+    let view = View::with_change(
+        &env.cluster,
+        PolicyChange {
+            namespace: req.namespace,
+            name: req.name,
+            policy: compiled,
+        },
+    );
+    decision.excess = match excess::egress(&view, env, cfg, req.namespace, &ignite) {
+        Ok(found) => found,
+        Err(too_large) => {
+            // Unproven: enforce denies (there is no minimal replacement to compute from so
+            // many rules short of `generate`'s), warn says so.
+            decision.warnings.push(short(&too_large.to_string()));
+            if lp == LeastPrivilege::Enforce && req.operation != Operation::Delete {
+                decision.verdict = Verdict::Denied;
+                decision.patch = None;
+                decision
+                    .unpatchable
+                    .get_or_insert_with(|| too_large.to_string());
+            }
+            return;
+        }
+    };
+    if decision.excess.is_empty() {
+        return;
+    }
+    for f in decision.excess.iter().take(EXCESS_WARNINGS) {
+        decision.warnings.push(f.warning());
+    }
+    if decision.excess.len() > EXCESS_WARNINGS {
+        decision.warnings.push(format!(
+            "excess egress: {} more finding(s); `ignite-netpol report` lists them all",
+            decision.excess.len() - EXCESS_WARNINGS
+        ));
+    }
+    if lp == LeastPrivilege::Enforce && req.operation != Operation::Delete {
+        decision.verdict = Verdict::Denied;
+        decision.patch = None;
+        let minimal = generate::egress_policy(env, cfg, req.namespace, "ignite-egress", false);
+        decision.least_fix = minimal.spec.and_then(|s| s.egress).unwrap_or_default();
+    }
 }
 
 /// Judges a write of a ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy:
@@ -232,6 +317,9 @@ pub fn decide_cluster_policy(
         unverified: Vec::new(),
         affected: Vec::new(),
         foreign_fix: Vec::new(),
+        excess: Vec::new(),
+        least_privilege: LeastPrivilege::Warn,
+        least_fix: Vec::new(),
     };
     apply_impacts(&mut decision, found);
     decision
@@ -321,6 +409,9 @@ fn own_namespace(
         unverified: Vec::new(),
         affected: Vec::new(),
         foreign_fix: Vec::new(),
+        excess: Vec::new(),
+        least_privilege: LeastPrivilege::Warn,
+        least_fix: Vec::new(),
     };
     if mode == Mode::Off {
         decision.warnings = warnings;

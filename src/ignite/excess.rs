@@ -53,6 +53,15 @@ const PROBE_PORTS: [(u16, Protocol); 6] = [
     (4444, Protocol::Udp),
 ];
 
+/// Beyond this many egress rules over the Ignite pods, excess is not analysed: every probe is
+/// judged against every rule, and a policy at the API's size limit (20,000 rules) would hold a
+/// review for minutes. Such a set is not least privilege anyway; it is said, never skipped
+/// silently.
+pub const MAX_RULES: usize = 256;
+
+/// At most this many ports and addresses are drawn from the rules.
+const MAX_DRAWN: usize = 64;
+
 /// Ignite's client-facing ports: thin clients, JDBC/ODBC and memcached, REST.
 pub const CLIENT_PORTS: [(u16, &str); 3] =
     [(10800, "thin clients"), (11211, "JDBC"), (8080, "REST")];
@@ -179,6 +188,18 @@ pub struct Exposure {
 pub struct Excess {
     pub egress: Vec<Finding>,
     pub ingress: Vec<Exposure>,
+    /// Why egress was not analysed (too many rules), when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_analysed: Option<String>,
+}
+
+/// Egress too large to analyse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "excess egress not analysed: {rules} egress rules select the Ignite pods (more than {MAX_RULES})"
+)]
+pub struct TooLarge {
+    pub rules: usize,
 }
 
 /// A probe destination.
@@ -223,6 +244,15 @@ impl Needs<'_> {
                 if dns {
                     return Some(FlowKind::Dns);
                 }
+                // A hostNetwork kube-apiserver (kubeadm's static pod) has the control plane's
+                // address: reaching it on the endpoint's port is the API server flow.
+                if let Some(kind) = pod
+                    .ips
+                    .iter()
+                    .find_map(|ip| self.ip_kind(ip, port, protocol))
+                {
+                    return Some(kind);
+                }
                 if pod.namespace == self.namespace
                     && scope::is_ignite(self.cfg, pod)
                     && protocol == Protocol::Tcp
@@ -240,19 +270,21 @@ impl Needs<'_> {
                 extra.then_some(FlowKind::Extra)
             }
             Dest::AnyPod(_) => None,
-            Dest::Ip(ip, _) => {
-                if env.dns.addresses.contains(ip)
-                    && env.dns.service_ports.contains(&(port, protocol))
-                {
-                    return Some(FlowKind::Dns);
-                }
-                let api = self.cfg.config.profile.needs_api_server()
-                    && protocol == Protocol::Tcp
-                    && (env.api_server.endpoints.contains(&(*ip, port))
-                        || env.api_server.cluster_ip == Some((*ip, port)));
-                api.then_some(FlowKind::Apiserver)
-            }
+            Dest::Ip(ip, _) => self.ip_kind(ip, port, protocol),
         }
+    }
+
+    /// The required flow a connection to an address is, when it is one.
+    fn ip_kind(&self, ip: &IpAddr, port: u16, protocol: Protocol) -> Option<FlowKind> {
+        let env = self.env;
+        if env.dns.addresses.contains(ip) && env.dns.service_ports.contains(&(port, protocol)) {
+            return Some(FlowKind::Dns);
+        }
+        let api = self.cfg.config.profile.needs_api_server()
+            && protocol == Protocol::Tcp
+            && (env.api_server.endpoints.contains(&(*ip, port))
+                || env.api_server.cluster_ip == Some((*ip, port)));
+        api.then_some(FlowKind::Apiserver)
     }
 
     fn peer_port(&self, port: u16) -> bool {
@@ -300,9 +332,14 @@ pub fn analyse(view: &View<'_>, env: &Environment, cfg: &Compiled, namespace: &s
     if ignite.is_empty() {
         ignite.push(&stand_in);
     }
+    let (egress, not_analysed) = match egress(view, env, cfg, namespace, &ignite) {
+        Ok(found) => (found, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
     Excess {
-        egress: egress(view, env, cfg, namespace, &ignite),
+        egress,
         ingress: ingress(view, cfg, &ignite),
+        not_analysed,
     }
 }
 
@@ -313,8 +350,21 @@ pub fn egress(
     cfg: &Compiled,
     namespace: &str,
     ignite: &[&PodInfo],
-) -> Vec<Finding> {
+) -> Result<Vec<Finding>, TooLarge> {
     let cluster = view.cluster;
+    let rules: usize = ignite
+        .iter()
+        .map(|pod| {
+            view.selecting(pod)
+                .iter()
+                .map(|p| p.egress.as_ref().map_or(0, Vec::len))
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    if rules > MAX_RULES {
+        return Err(TooLarge { rules });
+    }
     let needs = Needs {
         env,
         cfg,
@@ -376,17 +426,24 @@ pub fn egress(
     addresses.extend(env.dns.addresses.iter().copied());
     addresses.extend(env.api_server.endpoints.iter().map(|&(ip, _)| ip));
     addresses.extend(env.api_server.cluster_ip.iter().map(|&(ip, _)| ip));
+    let (mut drawn_ports, mut drawn_addresses) = (0, 0);
     for pod in ignite {
         for policy in view.selecting(pod) {
             for rule in policy.egress.iter().flatten() {
                 for p in &rule.ports {
-                    if let PortMatch::Range { start, end } = p.port {
+                    if let PortMatch::Range { start, end } = p.port
+                        && drawn_ports < MAX_DRAWN
+                    {
+                        drawn_ports += 1;
                         ports.insert((start, p.protocol));
                         ports.insert((end, p.protocol));
                     }
                 }
                 for peer in &rule.peers {
-                    if let Peer::Block(b) = peer {
+                    if let Peer::Block(b) = peer
+                        && drawn_addresses < MAX_DRAWN
+                    {
+                        drawn_addresses += 1;
                         let (first, last) = b.range();
                         for ip in [first, last, next(first)] {
                             if b.contains(&ip) {
@@ -403,7 +460,7 @@ pub fn egress(
             for rule in &policy.egress {
                 for peer in &rule.peers {
                     if let TierPeer::Networks(nets) = peer {
-                        for n in nets {
+                        for n in nets.iter().take(MAX_DRAWN) {
                             addresses.insert(n.network());
                             addresses.insert(next(n.network()));
                         }
@@ -520,7 +577,7 @@ pub fn egress(
         if !excess {
             continue;
         }
-        let opens: Vec<Opening> = groups
+        let mut opens: Vec<Opening> = groups
             .into_iter()
             .map(|(to, (internet, ports))| Opening {
                 to,
@@ -531,6 +588,8 @@ pub fn egress(
                 internet,
             })
             .collect();
+        // The worst first: the internet, whole namespaces, then single pods and addresses.
+        opens.sort_by_key(|o| (!o.internet, !o.to.starts_with("every pod"), o.to.clone()));
         let needed_for: Vec<String> = needed.into_iter().collect();
         let (kind, rule, policy, index) = match &opener {
             Opener::Unisolated => (
@@ -568,7 +627,7 @@ pub fn egress(
             instead,
         });
     }
-    out
+    Ok(out)
 }
 
 fn next(ip: IpAddr) -> IpAddr {
@@ -604,9 +663,7 @@ fn group(dest: &Dest<'_>, needs: &Needs<'_>) -> (String, bool) {
             (name, false)
         }
         Dest::AnyPod(p) => (format!("every pod of namespace {}", p.namespace), false),
-        Dest::Ip(ip, IpClass::Internet) => {
-            (format!("any address (the internet, probed at {ip})"), true)
-        }
+        Dest::Ip(_, IpClass::Internet) => ("any address (the internet)".to_string(), true),
         Dest::Ip(ip, IpClass::Node) => (format!("node address {ip}"), false),
         Dest::Ip(ip, IpClass::Other) => (format!("address {ip}"), false),
     }

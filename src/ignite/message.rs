@@ -24,6 +24,9 @@ pub fn summary(d: &Decision) -> String {
     for imp in &d.affected {
         let _ = write!(s, ", cuts {} in {}", kinds(&imp.cut), imp.namespace);
     }
+    if !d.excess.is_empty() {
+        let _ = write!(s, ", {} excess egress finding(s)", d.excess.len());
+    }
     s
 }
 
@@ -111,6 +114,7 @@ pub fn explain(d: &Decision) -> String {
         let _ = writeln!(s, "Not patched: {why}.");
     }
     explain_affected(&mut s, d, what);
+    explain_excess(&mut s, d, what);
     if let Some(fix) = d.fix.as_ref().filter(|f| !f.additions.is_empty()) {
         let target = if fix.fits_incoming {
             format!("{}/{}", d.namespace, d.name)
@@ -135,6 +139,44 @@ pub fn explain(d: &Decision) -> String {
         }
     }
     s
+}
+
+/// Why least privilege denies: every finding, what to do instead, and the minimal rules.
+fn explain_excess(s: &mut String, d: &Decision, what: &str) {
+    if d.least_fix.is_empty() || d.excess.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "ignite-netpol: {what} NetworkPolicy {}/{} leaves the Ignite pods' egress wider than Ignite needs ({} finding{}; least privilege is enforced in {} by {}=enforce):",
+        d.namespace,
+        d.name,
+        d.excess.len(),
+        if d.excess.len() == 1 { "" } else { "s" },
+        d.namespace,
+        super::config::LEAST_PRIVILEGE_LABEL,
+    );
+    for f in &d.excess {
+        let opens: Vec<String> = f
+            .opens
+            .iter()
+            .map(|o| format!("{} to {}", o.ports.join(","), o.to))
+            .collect();
+        let _ = writeln!(
+            s,
+            "- {} ({}): opens {}; {}",
+            f.rule,
+            f.kind.as_str(),
+            opens.join("; "),
+            f.instead
+        );
+    }
+    let _ = writeln!(
+        s,
+        "The minimal egress rules for {} (next to a default-deny; `ignite-netpol generate` writes the whole policy):",
+        d.namespace
+    );
+    push_yaml(s, &d.least_fix);
 }
 
 /// What the change cuts from other Ignite namespaces, each with its flows, and what would give

@@ -10,7 +10,7 @@
 //!   otherwise go unjudged.
 
 use super::{
-    config::{Compiled, Mode},
+    config::{Compiled, LEAST_PRIVILEGE_LABEL, LeastPrivilege, Mode},
     decision::short,
 };
 use crate::policy::{Cluster, PodInfo};
@@ -113,6 +113,30 @@ pub fn turned_off(
         None => mode_label(cluster, cfg, namespace)
             .and_then(|value| value.parse().ok())
             .is_some_and(|mode: Mode| mode == Mode::Off),
+    }
+}
+
+/// What excess egress does in a namespace (its label, else the configured default), and a
+/// warning when the label cannot be read (then: enforce, the safer reading).
+pub fn least_privilege(
+    cluster: &Cluster,
+    cfg: &Compiled,
+    namespace: &str,
+) -> (LeastPrivilege, Option<String>) {
+    let label = cluster
+        .namespace(namespace)
+        .and_then(|ns| ns.labels.get(LEAST_PRIVILEGE_LABEL));
+    match label {
+        None => (cfg.config.least_privilege, None),
+        Some(value) => match value.parse() {
+            Ok(lp) => (lp, None),
+            Err(_) => (
+                LeastPrivilege::Enforce,
+                Some(short(&format!(
+                    "unknown {LEAST_PRIVILEGE_LABEL}={value:?} on namespace {namespace}: enforcing"
+                ))),
+            ),
+        },
     }
 }
 

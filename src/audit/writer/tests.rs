@@ -16,6 +16,7 @@ fn record(uid: &str) -> AuditRecord {
         verdict: crate::audit::AuditVerdict::Allowed,
         missing: vec![],
         affected: vec![],
+        excess: vec![],
         unverified: vec![],
         patch: None,
         warnings: vec![],

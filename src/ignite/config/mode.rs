@@ -63,6 +63,47 @@ impl FromStr for Mode {
     }
 }
 
+/// What excess egress (beyond the flows Ignite needs) does to a change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeastPrivilege {
+    /// Admit, with a warning per finding.
+    #[default]
+    Warn,
+    /// Deny a change that leaves the Ignite pods' egress wider than needed.
+    Enforce,
+}
+
+impl LeastPrivilege {
+    /// The label value / configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Enforce => "enforce",
+        }
+    }
+}
+
+impl fmt::Display for LeastPrivilege {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LeastPrivilege {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "warn" => Ok(Self::Warn),
+            "enforce" => Ok(Self::Enforce),
+            other => Err(format!(
+                "unknown least-privilege {other:?} (expected warn or enforce)"
+            )),
+        }
+    }
+}
+
 /// A built-in set of required flows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Profile {
