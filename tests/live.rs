@@ -425,6 +425,12 @@ async fn unsynced_reviews_are_denied_until_the_view_is_synced() {
         "{r}"
     );
 
+    assert_eq!(
+        server.admin_get("/report").await.0,
+        503,
+        "no report of a view that is not loaded"
+    );
+
     fake.release();
     ready(&server).await;
     let (_, _, answer) = client.post("/validate", &body).await;
@@ -432,6 +438,56 @@ async fn unsynced_reviews_are_denied_until_the_view_is_synced() {
         serde_json::from_slice::<Value>(&answer).expect("json")["response"]["allowed"],
         true
     );
+    server.stop().await;
+}
+
+/// `/report.json` of the admin port, parsed.
+async fn live_report(server: &TestServer) -> Value {
+    let (status, text) = server.admin_get("/report.json").await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).expect("the report is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_report_follows_the_live_view() {
+    let fake = fake_with_seed(false).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Off).await;
+    ready(&server).await;
+
+    let (status, html) = server.admin_get("/report").await;
+    assert_eq!(status, 200);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html:.100}");
+    assert!(
+        html.contains("from the live view"),
+        "the page says where it comes from"
+    );
+    assert!(html.contains("id=\"picture-cache-ns\""), "with the picture");
+
+    // No policy yet: Ignite works, and nothing isolates its egress.
+    let report = live_report(&server).await;
+    assert_eq!(report["source"], "the live view");
+    assert!(report.get("history").is_none(), "no audit log is read");
+    let ns = &report["namespaces"][0];
+    assert_eq!(ns["namespace"], "cache-ns");
+    assert_eq!(ns["works"], true, "{ns}");
+    assert_eq!(ns["excess"][0]["kind"], "not-isolated", "{ns}");
+
+    fake.apply(seed_policies("deny-all-traffic.yaml").remove(0));
+    until("the report to see the deny-all", || async {
+        live_report(&server).await["namespaces"][0]["works"] == false
+    })
+    .await;
+    let report = live_report(&server).await;
+    let ns = &report["namespaces"][0];
+    let cut: Vec<&str> = ns["required"]
+        .as_array()
+        .expect("required flows")
+        .iter()
+        .filter(|r| r["allowed"] == false && r["scaling_only"] == false)
+        .filter_map(|r| r["flow"].as_str())
+        .collect();
+    assert_eq!(cut, ["dns", "dns", "apiserver", "apiserver"], "{ns}");
+    assert_eq!(ns["minimal"], true, "deny-all opens nothing: {ns}");
     server.stop().await;
 }
 

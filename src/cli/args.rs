@@ -50,10 +50,14 @@ pub enum Command {
     /// Report every in-scope namespace whose Ignite pods are cut off, from a live cluster or
     /// snapshot files (exit 1 when any is).
     Scan(ScanArgs),
+    /// The evidence for a security audit: per Ignite namespace, whether Ignite works, what
+    /// allows each required flow, what else is reachable, and the decision history.
+    Report(ReportArgs),
 }
 
+/// Where a cluster view comes from: snapshot files, else a live cluster.
 #[derive(Debug, clap::Args)]
-pub struct ScanArgs {
+pub struct SourceArgs {
     /// Snapshot files instead of a live cluster.
     #[arg(
         long,
@@ -70,6 +74,50 @@ pub struct ScanArgs {
     /// Configuration file (YAML).
     #[arg(long, env = "IGNITE_NETPOL_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// What makes `scan` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// A namespace whose Ignite pods are cut off (always on).
+    Cut,
+    /// A namespace whose Ignite pods' egress allows more than Ignite needs.
+    Excess,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Audit log files (JSON lines, as `serve --audit-log` writes) for the decision history.
+    #[arg(long, value_delimiter = ',')]
+    pub audit_log: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short = 'o', default_value = "html")]
+    pub output: ReportFormat,
+
+    /// Only this namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Also exit 1 on this (`excess`: egress wider than Ignite needs), for CI.
+    #[arg(long, value_delimiter = ',')]
+    pub fail_on: Vec<FailOn>,
 
     /// Output format.
     #[arg(

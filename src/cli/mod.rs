@@ -6,6 +6,7 @@
 
 pub mod args;
 mod check;
+mod report;
 mod scan;
 mod serve;
 
@@ -17,7 +18,6 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
-use serde_json::Value;
 
 pub use args::*;
 pub use serve::EMBEDDED_CLUSTER;
@@ -99,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(serve) => serve::run(*serve),
         Command::Certs(certs) => run_certs(certs),
         Command::Scan(scan) => scan::run(scan),
+        Command::Report(report) => report::run(report),
         Command::Config(ConfigCommand::Print { config }) => {
             let cfg = load_config(config.as_deref())?;
             write!(io::stdout().lock(), "{}", cfg.config.to_yaml())?;
@@ -176,16 +177,7 @@ fn run_generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     let generated = generate::for_namespace(&env, &cfg, &namespace, &name, with_ingress)
         .map_err(anyhow::Error::msg)?;
-    let mut policy = serde_json::to_value(&generated.policy)?;
-    if let Value::Object(map) = &mut policy {
-        map.insert("apiVersion".into(), "networking.k8s.io/v1".into());
-        map.insert("kind".into(), "NetworkPolicy".into());
-        let ordered: serde_json::Map<String, Value> = ["apiVersion", "kind", "metadata", "spec"]
-            .iter()
-            .filter_map(|k| map.get(*k).map(|v| (k.to_string(), v.clone())))
-            .collect();
-        policy = Value::Object(ordered);
-    }
+    let policy = generate::manifest(&generated.policy)?;
     let mut out = io::stdout().lock();
     for note in &generated.notes {
         eprintln!("note: {note}");

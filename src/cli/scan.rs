@@ -8,50 +8,69 @@ use std::{
 use anyhow::Context;
 
 use super::{
-    args::{OutputFormat, ScanArgs},
+    args::{FailOn, OutputFormat, ScanArgs, SourceArgs},
     load_config,
 };
 use crate::{
     cluster,
-    ignite::{Environment, report},
+    ignite::{Compiled, Environment, report},
     snapshot::ClusterSnapshot,
 };
+
+/// Loads the cluster view: snapshot files, else the live cluster.
+pub(super) fn load(source: SourceArgs) -> anyhow::Result<(ClusterSnapshot, Compiled, String)> {
+    let SourceArgs {
+        cluster,
+        kubeconfig,
+        config,
+    } = source;
+    let cfg = load_config(config.as_deref())?;
+    if !cluster.is_empty() {
+        let names: Vec<String> = cluster.iter().map(|p| p.display().to_string()).collect();
+        let snapshot = ClusterSnapshot::load_files(&cluster)?;
+        return Ok((snapshot, cfg, format!("snapshot {}", names.join(", "))));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let snapshot = runtime.block_on(async {
+        let client = match &kubeconfig {
+            Some(path) => {
+                let kc = kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("--kubeconfig {}: cannot read", path.display()))?;
+                let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+                kube::Client::try_from(config)?
+            }
+            None => kube::Client::try_default()
+                .await
+                .context("connecting to the cluster")?,
+        };
+        cluster::list_once(&client, &cfg).await
+    })?;
+    let source = match kubeconfig {
+        Some(path) => format!("the cluster of {}", path.display()),
+        None => "the live cluster".to_string(),
+    };
+    Ok((snapshot, cfg, source))
+}
 
 /// Runs `scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let ScanArgs {
-        cluster,
-        kubeconfig,
-        config,
+        source,
+        fail_on,
         output,
     } = args;
-    let cfg = load_config(config.as_deref())?;
-    let snapshot = if cluster.is_empty() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        runtime.block_on(async {
-            let client = match kubeconfig {
-                Some(path) => {
-                    let kc = kube::config::Kubeconfig::read_from(&path)
-                        .with_context(|| format!("--kubeconfig {}: cannot read", path.display()))?;
-                    let config =
-                        kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-                    kube::Client::try_from(config)?
-                }
-                None => kube::Client::try_default()
-                    .await
-                    .context("connecting to the cluster")?,
-            };
-            cluster::list_once(&client, &cfg).await
-        })?
-    } else {
-        ClusterSnapshot::load_files(&cluster)?
-    };
+    let (snapshot, cfg, _) = load(source)?;
     let env = Environment::build(&snapshot, &cfg).context("building the cluster model")?;
-    let reports = report::scan(&env, &cfg);
+    let mut reports = report::scan(&env, &cfg);
+    report::count_excess(&env, &cfg, &mut reports);
     let broken = reports.iter().filter(|r| r.broken()).count();
+    let excessive = reports
+        .iter()
+        .filter(|r| r.excess > 0 || r.excess_not_analysed.is_some())
+        .count();
     let mut out = io::stdout().lock();
     match output {
         OutputFormat::Json => writeln!(
@@ -68,6 +87,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                     )
                 } else {
                     "ok".into()
+                };
+                let state = match (r.excess, &r.excess_not_analysed) {
+                    (_, Some(why)) => format!("{state}; {why}"),
+                    (0, None) => state,
+                    (n, None) => format!("{state}; {n} excess egress finding(s)"),
                 };
                 writeln!(
                     out,
@@ -92,10 +116,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             for gap in &env.gaps {
                 writeln!(out, "! not checked: {gap} in the configuration (--config)")?;
             }
-            writeln!(out, "{} namespaces judged, {broken} cut off", reports.len())?;
+            writeln!(
+                out,
+                "{} namespaces judged, {broken} cut off, {excessive} with excess egress",
+                reports.len()
+            )?;
         }
     }
-    Ok(if broken > 0 {
+    let fail_excess = fail_on.contains(&FailOn::Excess) && excessive > 0;
+    Ok(if broken > 0 || fail_excess {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -138,3 +138,19 @@ pub fn egress_policy(
         }),
     }
 }
+
+/// The policy as a manifest to apply: `apiVersion`, `kind`, `metadata`, `spec`, in that order.
+pub fn manifest(policy: &NetworkPolicy) -> Result<serde_json::Value, serde_json::Error> {
+    let mut value = serde_json::to_value(policy)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("apiVersion".into(), "networking.k8s.io/v1".into());
+        map.insert("kind".into(), "NetworkPolicy".into());
+        let ordered: serde_json::Map<String, serde_json::Value> =
+            ["apiVersion", "kind", "metadata", "spec"]
+                .iter()
+                .filter_map(|k| map.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+        value = serde_json::Value::Object(ordered);
+    }
+    Ok(value)
+}

@@ -20,6 +20,7 @@ mod classes;
 pub mod config;
 pub mod decision;
 pub mod environment;
+pub mod evidence;
 pub mod excess;
 pub mod flows;
 pub mod generate;

@@ -25,6 +25,11 @@ pub struct NamespaceReport {
     /// Pods that listen on an Ignite peer port but match no `ignitePods` selector.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmatched_pods: Vec<String>,
+    /// Excess egress findings (filled by [`count_excess`]; the reconciler does not pay for them).
+    pub excess: usize,
+    /// Why excess was not analysed, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excess_not_analysed: Option<String>,
 }
 
 impl NamespaceReport {
@@ -76,9 +81,23 @@ pub fn scan(env: &Environment, cfg: &Compiled) -> Vec<NamespaceReport> {
             missing: report.missing,
             peer_warnings: report.peer_warnings.len(),
             unmatched_pods: unmatched,
+            excess: 0,
+            excess_not_analysed: None,
         });
     }
     out
+}
+
+/// Counts the excess egress findings of each namespace that runs Ignite pods.
+pub fn count_excess(env: &Environment, cfg: &Compiled, reports: &mut [NamespaceReport]) {
+    let view = View::new(&env.cluster);
+    for r in reports.iter_mut().filter(|r| r.ignite_pods > 0) {
+        let ignite = scope::ignite_pods(&env.cluster, cfg, &r.namespace);
+        match super::excess::egress(&view, env, cfg, &r.namespace, &ignite) {
+            Ok(found) => r.excess = found.len(),
+            Err(e) => r.excess_not_analysed = Some(e.to_string()),
+        }
+    }
 }
 
 /// Namespaces cut off, per missing flow kind (for the gauge).
