@@ -401,3 +401,45 @@ fn scan_reports_cut_off_namespaces_and_exits_1() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 namespaces judged, 0 cut off"));
 }
+
+#[test]
+fn scan_fails_on_excess_only_when_asked() {
+    let cluster = seed("cluster.yaml");
+    let deny_all = seed("deny-all-traffic.yaml");
+    // A recipe from "allow egress to the internet" answers: Ignite works, but 0.0.0.0/0 is open.
+    let anywhere =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/excess/allow-all-egress.yaml");
+    let wide = format!("{},{},{}", s(&cluster), s(&deny_all), s(&anywhere));
+    let out = run(&["scan", "--cluster", &wide], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "works: the default fails on cuts only"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 cut off, 1 with excess egress"), "{text}");
+    let out = run(&["scan", "--cluster", &wide, "--fail-on", "excess"], "");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "excess fails the scan when asked"
+    );
+    let out = run(&["scan", "--cluster", &wide, "-o", "json"], "");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["namespaces"][0]["excess"], 1, "{v}");
+
+    // The policy `generate` writes, next to the deny-all: nothing to fail on.
+    let out = run(
+        &["generate", "--cluster", s(&cluster), "-n", "cache-ns"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generated = dir.path().join("generated.yaml");
+    std::fs::write(&generated, &out.stdout).expect("write");
+    let minimal = format!("{},{},{}", s(&cluster), s(&deny_all), s(&generated));
+    let out = run(&["scan", "--cluster", &minimal, "--fail-on", "excess"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 cut off, 0 with excess egress"), "{text}");
+}
