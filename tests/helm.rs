@@ -128,6 +128,7 @@ fn values_that_break_the_schema_are_refused() {
         (r#"{"timeoutSeconds": 30}"#, "/timeoutSeconds"),
         (r#"{"failurePolicy": "Sometimes"}"#, "/failurePolicy"),
         (r#"{"unknownValue": 1}"#, "unknownValue"),
+        (r#"{"leastPrivilege": "strict"}"#, "/leastPrivilege"),
     ] {
         let out = helm(&["render", values]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -282,4 +283,24 @@ fn the_entries_beyond_the_ignite_namespaces_default_to_ignore_and_can_be_turned_
     let hook = find(&others, "ValidatingWebhookConfiguration")["webhooks"][1].clone();
     let names = hook["namespaceSelector"]["matchExpressions"][1]["values"].clone();
     assert_eq!(names, serde_json::json!(["batch", "ignite-netpol"]));
+}
+
+/// `leastPrivilege` reaches the webhook's configuration, which the webhook parses.
+#[test]
+fn the_least_privilege_value_is_the_webhooks_configuration() {
+    use ignite_netpol::ignite::{Config, LeastPrivilege};
+    for (values, want) in [
+        ("{}", LeastPrivilege::Warn),
+        (r#"{"leastPrivilege": "enforce"}"#, LeastPrivilege::Enforce),
+    ] {
+        let objects = render(values);
+        let config = objects
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "ignite-netpol-config")
+            .and_then(|o| o["data"]["config.yaml"].as_str())
+            .unwrap_or_else(|| panic!("{values}: a ConfigMap with config.yaml"));
+        let compiled = Config::from_yaml(config, "config.yaml")
+            .unwrap_or_else(|e| panic!("{values}: the webhook reads its config: {e}"));
+        assert_eq!(compiled.config.least_privilege, want, "{values}");
+    }
 }

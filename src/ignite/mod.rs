@@ -35,7 +35,7 @@ pub mod scope;
 pub mod sequence;
 pub mod targets;
 
-pub use config::{Compiled, Config, Mode};
+pub use config::{Compiled, Config, LeastPrivilege, Mode};
 pub use decision::{
     ClusterPolicyRequest, Decision, Operation, PolicyRequest, Verdict, decide,
     decide_cluster_policy,
