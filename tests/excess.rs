@@ -319,3 +319,31 @@ mod admission {
         assert!(Config::from_yaml("leastPrivilege: strict\n", "test").is_err());
     }
 }
+
+#[test]
+fn a_dns_rule_without_ports_opens_the_metrics_port_and_says_which_ports_to_keep() {
+    let (env, cfg) = load(&[
+        "tests/fixtures/platforms/kubeadm/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+        "tests/fixtures/excess/dns-any-port.yaml",
+    ]);
+    let found = findings(&env, &cfg);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = rule(&found, "cache-ns/dns-any-port egress[0]");
+    assert_eq!(
+        f.kind,
+        FindingKind::ExtraPorts,
+        "the destinations are the ones Ignite needs: {f:#?}"
+    );
+    assert_eq!(f.opens.len(), 1, "{f:#?}");
+    assert!(
+        f.opens[0].to.starts_with("pod kube-system/coredns-"),
+        "{f:#?}"
+    );
+    assert!(f.opens[0].ports.contains(&"9153/TCP".to_string()), "{f:#?}");
+    assert!(
+        !f.opens[0].ports.iter().any(|p| p.starts_with("53/")),
+        "DNS itself is needed, not excess: {f:#?}"
+    );
+    assert!(f.instead.ends_with("53/TCP, 53/UDP"), "{}", f.instead);
+}

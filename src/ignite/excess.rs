@@ -490,10 +490,20 @@ pub fn egress(
     }
 
     let ignite_classes = classes(view, &namespaces, ignite);
-    // (opener) -> (group label -> (internet, ports)), and who it concerns, and what it serves.
+    // (opener) -> what it opens beyond the needs, who it concerns, what it serves.
     type Groups = BTreeMap<String, (bool, BTreeSet<(u16, Protocol)>)>;
-    let mut found: BTreeMap<Opener, (Groups, BTreeSet<String>, BTreeSet<String>, bool)> =
-        BTreeMap::new();
+    #[derive(Default)]
+    struct Opened {
+        /// Group label -> (internet, ports).
+        groups: Groups,
+        from: BTreeSet<String>,
+        /// The required flows it carries, in words.
+        needed: BTreeSet<String>,
+        /// The group labels of the destinations it carries a required flow to.
+        needed_dests: BTreeSet<String>,
+        excess: bool,
+    }
+    let mut found: BTreeMap<Opener, Opened> = BTreeMap::new();
     for class in &ignite_classes {
         let from = &class[0];
         for dest in &dests {
@@ -553,18 +563,19 @@ pub fn egress(
                 };
                 for opener in openers {
                     let entry = found.entry(opener).or_default();
+                    let (label, internet) = group(dest, &needs);
                     if let Some(kind) = needs.kind(dest, port, protocol) {
-                        entry.2.insert(format!(
+                        entry.needed.insert(format!(
                             "{kind} {} to {}",
                             port_text(port, protocol),
                             dest_name(dest)
                         ));
+                        entry.needed_dests.insert(label);
                         continue;
                     }
-                    entry.3 = true;
-                    entry.1.insert(from.label());
-                    let (label, internet) = group(dest, &needs);
-                    let slot = entry.0.entry(label).or_default();
+                    entry.excess = true;
+                    entry.from.insert(from.label());
+                    let slot = entry.groups.entry(label).or_default();
                     slot.0 |= internet;
                     slot.1.insert((port, protocol));
                 }
@@ -573,10 +584,19 @@ pub fn egress(
     }
 
     let mut out = Vec::new();
-    for (opener, (groups, from, needed, excess)) in found {
+    for (opener, opened) in found {
+        let Opened {
+            groups,
+            from,
+            needed,
+            needed_dests,
+            excess,
+        } = opened;
         if !excess {
             continue;
         }
+        // Every destination it opens is one Ignite needs: the excess is only in the ports.
+        let only_ports = groups.keys().all(|to| needed_dests.contains(to));
         let mut opens: Vec<Opening> = groups
             .into_iter()
             .map(|(to, (internet, ports))| Opening {
@@ -605,7 +625,7 @@ pub fn egress(
                 None,
             ),
             Opener::Rule { policy, index } => {
-                let kind = rule_kind(view, policy, *index, &opens);
+                let kind = rule_kind(view, policy, *index, &opens, only_ports);
                 (
                     kind,
                     format!("{policy} egress[{index}]"),
@@ -670,7 +690,13 @@ fn group(dest: &Dest<'_>, needs: &Needs<'_>) -> (String, bool) {
 }
 
 /// The kind of a NetworkPolicy rule's excess, from its shape and what it opens.
-fn rule_kind(view: &View<'_>, policy: &str, index: usize, opens: &[Opening]) -> FindingKind {
+fn rule_kind(
+    view: &View<'_>,
+    policy: &str,
+    index: usize,
+    opens: &[Opening],
+    only_ports: bool,
+) -> FindingKind {
     let (ns, name) = policy.split_once('/').unwrap_or(("", policy));
     let rule = view
         .policies_in(ns)
@@ -688,27 +714,18 @@ fn rule_kind(view: &View<'_>, policy: &str, index: usize, opens: &[Opening]) -> 
     if rule.peers.is_empty() {
         return FindingKind::AnyDestination;
     }
+    if only_ports {
+        return FindingKind::ExtraPorts;
+    }
     let blocks = rule.peers.iter().any(|p| matches!(p, Peer::Block(_)));
     let addresses = opens
         .iter()
         .any(|o| o.internet || o.to.starts_with("address") || o.to.starts_with("node"));
-    if blocks
-        && (addresses
-            || rule.peers.iter().all(|p| matches!(p, Peer::Block(_))) && !only_ports(opens))
-    {
-        return FindingKind::WideIpBlock;
-    }
-    if only_ports(opens) {
-        FindingKind::ExtraPorts
+    if blocks && (addresses || rule.peers.iter().all(|p| matches!(p, Peer::Block(_)))) {
+        FindingKind::WideIpBlock
     } else {
         FindingKind::WideSelector
     }
-}
-
-/// Whether every opening is a single needed pod (Ignite peers) reached on extra ports, rather
-/// than a destination Ignite needs nothing from.
-fn only_ports(opens: &[Opening]) -> bool {
-    opens.iter().all(|o| o.to.starts_with("Ignite pod"))
 }
 
 fn instead(kind: FindingKind, needed_for: &[String]) -> String {
@@ -725,6 +742,18 @@ fn instead(kind: FindingKind, needed_for: &[String]) -> String {
             "narrow the cluster-wide rule's subject or peers; NetworkPolicies cannot take back an Admin Accept".into()
         }
         (_, true) => "remove the rule: Ignite needs nothing it opens".into(),
+        (FindingKind::ExtraPorts, false) => {
+            // `dns 53/UDP to …` -> `53/UDP`
+            let ports: BTreeSet<&str> = needed_for
+                .iter()
+                .filter_map(|n| n.split(' ').nth(1))
+                .collect();
+            let ports: Vec<&str> = ports.into_iter().collect();
+            format!(
+                "keep its destinations and list only the ports Ignite needs there: {}",
+                ports.join(", ")
+            )
+        }
         (_, false) => format!(
             "replace it with the {} rule(s) `ignite-netpol generate` writes: they name the exact pods, addresses and ports",
             needs.join(", ")
