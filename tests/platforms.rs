@@ -481,6 +481,22 @@ fn generate_opens_dns_and_the_api_server_and_nothing_else() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let generated = dir.path().join("generated.yaml");
         std::fs::write(&generated, &out.stdout).expect("generated policy written");
+        // Least privilege: next to deny-all, the generated policy opens nothing Ignite does not
+        // need, on every platform.
+        let mut args = vec!["scan".to_string(), "--fail-on".into(), "excess".into()];
+        args.extend(inputs(p, true));
+        for f in [seed("deny-all-traffic.yaml"), generated.clone()] {
+            args.push("--cluster".into());
+            args.push(f.display().to_string());
+        }
+        let out = run(&args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{}: scan: {text}", p.name);
+        assert!(
+            text.contains("0 cut off, 0 with excess egress"),
+            "{}: {text}",
+            p.name
+        );
         assert_connectivity(
             p,
             &[seed("deny-all-traffic.yaml"), generated],
