@@ -122,6 +122,39 @@ pub struct Decision {
     pub least_fix: Vec<NetworkPolicyEgressRule>,
 }
 
+impl Decision {
+    /// An admission of `kind` `namespace/name` with nothing found yet: what a decision starts as.
+    fn admitted(
+        kind: &'static str,
+        namespace: String,
+        name: &str,
+        operation: Operation,
+        mode: Mode,
+    ) -> Self {
+        Decision {
+            kind,
+            namespace,
+            name: name.to_string(),
+            operation,
+            mode,
+            verdict: Verdict::Allowed,
+            ignite_pods: Vec::new(),
+            missing: Vec::new(),
+            hints: Vec::new(),
+            warnings: Vec::new(),
+            patch: None,
+            fix: None,
+            unpatchable: None,
+            unverified: Vec::new(),
+            affected: Vec::new(),
+            foreign_fix: Vec::new(),
+            excess: Vec::new(),
+            least_privilege: LeastPrivilege::Warn,
+            least_fix: Vec::new(),
+        }
+    }
+}
+
 fn is_network_policy(kind: &&'static str) -> bool {
     *kind == "NetworkPolicy"
 }
@@ -300,27 +333,13 @@ pub fn decide_cluster_policy(
         },
     );
     let found = impact::impacts(env, cfg, &view, None, req.mode);
-    let mut decision = Decision {
-        kind: req.kind.as_str(),
-        namespace: String::new(),
-        name: req.name.to_string(),
-        operation: req.operation,
-        mode: Mode::Off,
-        verdict: Verdict::Allowed,
-        ignite_pods: Vec::new(),
-        missing: Vec::new(),
-        hints: Vec::new(),
-        warnings: Vec::new(),
-        patch: None,
-        fix: None,
-        unpatchable: None,
-        unverified: Vec::new(),
-        affected: Vec::new(),
-        foreign_fix: Vec::new(),
-        excess: Vec::new(),
-        least_privilege: LeastPrivilege::Warn,
-        least_fix: Vec::new(),
-    };
+    let mut decision = Decision::admitted(
+        req.kind.as_str(),
+        String::new(),
+        req.name,
+        req.operation,
+        Mode::Off,
+    );
     apply_impacts(&mut decision, found);
     decision
 }
@@ -392,27 +411,13 @@ fn own_namespace(
             &scope::suspect_pods(&env.cluster, cfg, req.namespace),
         ));
     }
-    let mut decision = Decision {
-        kind: "NetworkPolicy",
-        namespace: req.namespace.to_string(),
-        name: req.name.to_string(),
-        operation: req.operation,
+    let mut decision = Decision::admitted(
+        "NetworkPolicy",
+        req.namespace.to_string(),
+        req.name,
+        req.operation,
         mode,
-        verdict: Verdict::Allowed,
-        ignite_pods: Vec::new(),
-        missing: Vec::new(),
-        hints: Vec::new(),
-        warnings: Vec::new(),
-        patch: None,
-        fix: None,
-        unpatchable: None,
-        unverified: Vec::new(),
-        affected: Vec::new(),
-        foreign_fix: Vec::new(),
-        excess: Vec::new(),
-        least_privilege: LeastPrivilege::Warn,
-        least_fix: Vec::new(),
-    };
+    );
     if mode == Mode::Off {
         decision.warnings = warnings;
         return decision;

@@ -305,14 +305,7 @@ fn probes(view: &View<'_>, ignite: &[&PodInfo]) -> Vec<Probe> {
     let stand_ins: Vec<PodInfo> = cluster
         .namespaces()
         .filter(|n| n.name != from.namespace)
-        .map(|n| PodInfo {
-            namespace: n.name.clone(),
-            name: "*".into(),
-            labels: Default::default(),
-            ips: Vec::new(),
-            host_network: false,
-            ports: Vec::new(),
-        })
+        .map(|n| excess::unlabelled_pod(&n.name))
         .collect();
     for p in &stand_ins {
         targets.push((

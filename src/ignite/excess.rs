@@ -135,6 +135,17 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// What it opens in one line: `53/TCP,53/UDP to any address (the internet); …`, the ports
+    /// of each destination joined by `port_sep`.
+    pub fn opens_text(&self, port_sep: &str) -> String {
+        let opens: Vec<String> = self
+            .opens
+            .iter()
+            .map(|o| format!("{} to {}", o.ports.join(port_sep), o.to))
+            .collect();
+        opens.join("; ")
+    }
+
     /// Whether it opens a path to the internet.
     pub fn reaches_internet(&self) -> bool {
         self.opens.iter().any(|o| o.internet)
@@ -297,6 +308,18 @@ impl Needs<'_> {
     }
 }
 
+/// A pod without labels or ports in `namespace`: what a new pod there would be.
+pub fn unlabelled_pod(namespace: &str) -> PodInfo {
+    PodInfo {
+        namespace: namespace.to_string(),
+        name: "*".into(),
+        labels: Default::default(),
+        ips: Vec::new(),
+        host_network: false,
+        ports: Vec::new(),
+    }
+}
+
 /// Whether an address is outside every private, shared, loopback and link-local range.
 pub fn is_public(ip: &IpAddr) -> bool {
     match ip {
@@ -373,14 +396,7 @@ pub fn egress(
     // Stand-ins: one unlabelled pod per namespace.
     let stand_ins: Vec<PodInfo> = cluster
         .namespaces()
-        .map(|ns| PodInfo {
-            namespace: ns.name.clone(),
-            name: "*".into(),
-            labels: Default::default(),
-            ips: Vec::new(),
-            host_network: false,
-            ports: Vec::new(),
-        })
+        .map(|ns| unlabelled_pod(&ns.name))
         .collect();
     // Destination pods, one per class as the Ignite namespace's policies see them.
     let all_pods: Vec<&PodInfo> = cluster.pods().iter().collect();

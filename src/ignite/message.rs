@@ -157,17 +157,12 @@ fn explain_excess(s: &mut String, d: &Decision, what: &str) {
         super::config::LEAST_PRIVILEGE_LABEL,
     );
     for f in &d.excess {
-        let opens: Vec<String> = f
-            .opens
-            .iter()
-            .map(|o| format!("{} to {}", o.ports.join(","), o.to))
-            .collect();
         let _ = writeln!(
             s,
             "- {} ({}): opens {}; {}",
             f.rule,
             f.kind.as_str(),
-            opens.join("; "),
+            f.opens_text(","),
             f.instead
         );
     }

@@ -167,17 +167,12 @@ impl Report {
                 s.push_str("| (none) | | | | |\n");
             }
             for f in &ns.excess {
-                let opens: Vec<String> = f
-                    .opens
-                    .iter()
-                    .map(|o| format!("{} to {}", o.ports.join(","), o.to))
-                    .collect();
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} |",
                     cell(&f.rule),
                     f.kind.as_str(),
-                    cell(&opens.join("; ")),
+                    cell(&f.opens_text(",")),
                     cell(&f.needed_for.join("; ")),
                     cell(&f.instead)
                 );
@@ -323,17 +318,12 @@ fn namespace_html(s: &mut String, ns: &NamespaceEvidence) {
         );
     }
     for f in &ns.excess {
-        let opens: Vec<String> = f
-            .opens
-            .iter()
-            .map(|o| format!("{} to {}", o.ports.join(", "), o.to))
-            .collect();
         let _ = write!(
             s,
             "<tr class=\"finding\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&f.rule),
             f.kind.as_str(),
-            esc(&opens.join("; ")),
+            esc(&f.opens_text(", ")),
             esc(&f.needed_for.join("; ")),
             esc(&f.instead)
         );
