@@ -211,19 +211,33 @@ pub fn decide(
             name: req.name.to_string(),
             error,
         })?;
-    let mut decision = own_namespace(env, cfg, req, compiled.as_ref());
-    least_privilege(env, cfg, req, compiled.as_ref(), &mut decision);
+    // The Ignite pods judged in the namespace, found once: a stand-in where none runs yet.
+    let ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
+    let running = !ignite.is_empty();
+    let stand_in = (!running).then(|| stand_in(cfg, req.namespace));
+    let judged: Vec<&PodInfo> = match &stand_in {
+        Some(pod) => vec![pod],
+        None => ignite,
+    };
+    let change = PolicyChange {
+        namespace: req.namespace,
+        name: req.name,
+        policy: compiled.as_ref(),
+    };
+    let view = View::with_change(&env.cluster, change);
+    let mut decision = own_namespace(env, cfg, req, compiled.as_ref(), &view, running, &judged);
+    least_privilege(
+        env,
+        cfg,
+        req,
+        compiled.as_ref(),
+        &view,
+        &judged,
+        &mut decision,
+    );
     // A policy elsewhere can cut other namespaces' Ignite off (the DNS pods' ingress, an
     // `extraFlows` peer); for the rest, judging them would only cost time.
     if impact::reaches_other_namespaces(env, cfg, req.namespace) {
-        let view = View::with_change(
-            &env.cluster,
-            PolicyChange {
-                namespace: req.namespace,
-                name: req.name,
-                policy: compiled.as_ref(),
-            },
-        );
         let found = impact::impacts(env, cfg, &view, Some(req.namespace), req.mode);
         if !found.is_empty() {
             decision.foreign_fix = found
@@ -254,6 +268,8 @@ fn least_privilege(
     cfg: &Compiled,
     req: &PolicyRequest<'_>,
     compiled: Option<&Policy>,
+    view: &View<'_>,
+    ignite: &[&PodInfo],
     decision: &mut Decision,
 ) {
     if decision.mode == Mode::Off || decision.ignite_pods.is_empty() {
@@ -262,26 +278,13 @@ fn least_privilege(
     let (lp, label_warning) = scope::least_privilege(&env.cluster, cfg, req.namespace);
     decision.least_privilege = lp;
     decision.warnings.extend(label_warning);
-    let stand_in = stand_in(cfg, req.namespace);
-    let mut ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
-    if ignite.is_empty() {
-        ignite.push(&stand_in);
-    }
     let touches_egress = compiled.is_some_and(|p| {
         p.egress.is_some() && ignite.iter().any(|pod| p.pod_selector.matches(&pod.labels))
     });
     if lp == LeastPrivilege::Warn && !touches_egress {
         return;
     }
-    let view = View::with_change(
-        &env.cluster,
-        PolicyChange {
-            namespace: req.namespace,
-            name: req.name,
-            policy: compiled,
-        },
-    );
-    decision.excess = match excess::egress(&view, env, cfg, req.namespace, &ignite) {
+    decision.excess = match excess::egress(view, env, cfg, req.namespace, ignite) {
         Ok(found) => found,
         Err(too_large) => {
             // Unproven: enforce denies (there is no minimal replacement to compute from so
@@ -393,15 +396,12 @@ fn own_namespace(
     cfg: &Compiled,
     req: &PolicyRequest<'_>,
     compiled: Option<&Policy>,
+    view: &View<'_>,
+    running: bool,
+    judged: &[&PodInfo],
 ) -> Decision {
-    let ignite = scope::ignite_pods(&env.cluster, cfg, req.namespace);
-    let (mode, label_warning) = scope::namespace_mode(
-        &env.cluster,
-        cfg,
-        req.namespace,
-        req.mode,
-        !ignite.is_empty(),
-    );
+    let (mode, label_warning) =
+        scope::namespace_mode(&env.cluster, cfg, req.namespace, req.mode, running);
     let mut warnings: Vec<String> = label_warning.into_iter().collect();
     // Ignite under other labels is never judged silently, whatever the mode resolved to — unless
     // the namespace was turned off on purpose.
@@ -423,12 +423,7 @@ fn own_namespace(
         return decision;
     }
 
-    let stand_in = ignite.is_empty().then(|| stand_in(cfg, req.namespace));
-    let judged: Vec<&PodInfo> = match &stand_in {
-        Some(pod) => vec![pod],
-        None => ignite,
-    };
-    decision.ignite_pods = if stand_in.is_some() {
+    decision.ignite_pods = if !running {
         vec![format!(
             "{}/{STAND_IN} ({})",
             req.namespace,
@@ -440,13 +435,7 @@ fn own_namespace(
             .map(|p| [p.namespace.as_str(), "/", p.name.as_str()].concat())
             .collect()
     };
-    let change = PolicyChange {
-        namespace: req.namespace,
-        name: req.name,
-        policy: compiled,
-    };
-    let view = View::with_change(&env.cluster, change);
-    let report = flows::check(&view, env, cfg, req.namespace, &judged);
+    let report = flows::check(view, env, cfg, req.namespace, judged);
 
     if !report.peer_warnings.is_empty() {
         let mut ports: Vec<String> = report
@@ -475,7 +464,7 @@ fn own_namespace(
     // Flows an Admin-tier rule denies have no NetworkPolicy mistake behind them.
     if !report.missing.is_empty() || !decision.unverified.is_empty() {
         decision.hints = if report.missing.iter().all(MissingFlow::fixable) {
-            hints::find(&view, env, judged[0], &report.missing)
+            hints::find(view, env, judged[0], &report.missing)
         } else {
             let fixable: Vec<MissingFlow> = report
                 .missing
@@ -483,7 +472,7 @@ fn own_namespace(
                 .filter(|m| m.fixable())
                 .cloned()
                 .collect();
-            hints::find(&view, env, judged[0], &fixable)
+            hints::find(view, env, judged[0], &fixable)
         };
     }
     decision.missing = report.missing;
@@ -556,7 +545,7 @@ fn own_namespace(
                     .join("; ")
             ));
         }
-        Mode::Patch => match patch::for_request(env, cfg, req, additions, fits_incoming, &judged) {
+        Mode::Patch => match patch::for_request(env, cfg, req, additions, fits_incoming, judged) {
             Ok(_) if req.validating => {
                 decision.verdict = Verdict::Denied;
                 decision.unpatchable = Some(
