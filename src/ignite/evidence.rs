@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::{
-    classes::classes,
     config::{Compiled, LeastPrivilege, Mode},
     decision::stand_in,
     environment::Environment,
@@ -99,7 +98,7 @@ pub fn namespace(env: &Environment, cfg: &Compiled, ns: &str, mode: Mode) -> Nam
     };
     let (least_privilege, _) = scope::least_privilege(&env.cluster, cfg, ns);
     let report = flows::check(&view, env, cfg, ns, &ignite);
-    let found = excess::analyse(&view, env, cfg, ns);
+    let found = excess::analyse_pods(&view, env, cfg, ns, &ignite);
     let required = required(&view, env, cfg, ns, &ignite);
     let works = report.missing.is_empty();
     let minimal = found.egress.is_empty() && found.not_analysed.is_none();
@@ -177,7 +176,7 @@ fn side_words(side: &Side<'_>, dir: &str) -> Option<String> {
     Some(format!("{dir}: {what}"))
 }
 
-/// Every required flow of one member per class, with what allows it.
+/// Every required flow, as `flows::check` judges them, with what allows or cuts each.
 fn required(
     view: &View<'_>,
     env: &Environment,
@@ -185,94 +184,28 @@ fn required(
     ns: &str,
     ignite: &[&PodInfo],
 ) -> Vec<RequiredFlow> {
-    let mut relevant = vec![ns, env.dns.namespace.as_str()];
-    relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
-    let groups = classes(view, &relevant, ignite);
     let mut out = Vec::new();
-    for class in &groups {
-        let from = class[0].pod;
-        let mut push = |kind: FlowKind, to: Endpoint<'_>, name: String, port, protocol| {
-            let v = view.evaluate(&Connection {
-                from: Endpoint::Pod(from),
-                to,
-                port,
-                protocol,
-            });
-            let mut by: Vec<String> = Vec::new();
-            by.extend(side_words(&v.egress, "egress"));
-            by.extend(side_words(&v.ingress, "ingress"));
-            out.push(RequiredFlow {
-                flow: kind,
-                from: class[0].label(),
-                to: name,
-                port,
-                protocol,
-                allowed: v.allowed,
-                scaling_only: kind == FlowKind::Peer && ignite.len() < 2,
-                by,
-            });
-        };
-        for dns in env.dns_pods() {
-            for &(port, protocol) in &env.dns.ports {
-                push(
-                    FlowKind::Dns,
-                    Endpoint::Pod(dns),
-                    pod_name(dns),
-                    port,
-                    protocol,
-                );
-            }
-        }
-        for &ip in &env.dns.addresses {
-            for &(port, protocol) in &env.dns.service_ports {
-                push(
-                    FlowKind::Dns,
-                    Endpoint::Ip(ip),
-                    format!("{ip} (DNS address)"),
-                    port,
-                    protocol,
-                );
-            }
-        }
-        if cfg.config.profile.needs_api_server() {
-            for &(ip, port) in &env.api_server.endpoints {
-                let name = format!("{ip} (API server endpoint)");
-                push(
-                    FlowKind::Apiserver,
-                    Endpoint::Ip(ip),
-                    name,
-                    port,
-                    Protocol::Tcp,
-                );
-            }
-            if let Some((ip, port)) = env.api_server.cluster_ip {
-                let name = format!("{ip} (Service {})", cfg.config.api_server.service);
-                push(
-                    FlowKind::Apiserver,
-                    Endpoint::Ip(ip),
-                    name,
-                    port,
-                    Protocol::Tcp,
-                );
-            }
-        }
-        // Peers: to each Ignite pod class (itself standing for the next node when alone).
-        for other in &groups {
-            let to = other
-                .get(1)
-                .filter(|_| std::ptr::eq(other, class))
-                .unwrap_or(&other[0]);
-            for port in cfg.config.peer_ports() {
-                push(
-                    FlowKind::Peer,
-                    Endpoint::Pod(to.pod),
-                    to.label(),
-                    port,
-                    Protocol::Tcp,
-                );
-            }
-        }
-    }
+    flows::each_required(view, env, cfg, ns, ignite, |from, r| {
+        let v = view.evaluate(&Connection {
+            from: Endpoint::Pod(from.pod),
+            to: r.to,
+            port: r.port,
+            protocol: r.protocol,
+        });
+        let mut by: Vec<String> = Vec::new();
+        by.extend(side_words(&v.egress, "egress"));
+        by.extend(side_words(&v.ingress, "ingress"));
+        out.push(RequiredFlow {
+            flow: r.kind,
+            from: from.label(),
+            to: r.target.render(),
+            port: r.port,
+            protocol: r.protocol,
+            allowed: v.allowed,
+            scaling_only: r.warn_only,
+            by,
+        });
+    });
     out
 }
 

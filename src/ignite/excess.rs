@@ -355,13 +355,24 @@ pub fn analyse(view: &View<'_>, env: &Environment, cfg: &Compiled, namespace: &s
     if ignite.is_empty() {
         ignite.push(&stand_in);
     }
-    let (egress, not_analysed) = match egress(view, env, cfg, namespace, &ignite) {
+    analyse_pods(view, env, cfg, namespace, &ignite)
+}
+
+/// [`analyse`] for Ignite pods the caller has found already.
+pub fn analyse_pods(
+    view: &View<'_>,
+    env: &Environment,
+    cfg: &Compiled,
+    namespace: &str,
+    ignite: &[&PodInfo],
+) -> Excess {
+    let (egress, not_analysed) = match egress(view, env, cfg, namespace, ignite) {
         Ok(found) => (found, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     Excess {
         egress,
-        ingress: ingress(view, cfg, &ignite),
+        ingress: ingress(view, cfg, ignite),
         not_analysed,
     }
 }

@@ -114,23 +114,41 @@ pub fn check(
     namespace: &str,
     ignite: &[&PodInfo],
 ) -> FlowReport {
-    let report = FlowReport::default();
+    let mut judge = Judge {
+        view,
+        report: FlowReport::default(),
+    };
+    each_required(view, env, cfg, namespace, ignite, |from, required| {
+        judge.flow(from, required)
+    });
+    judge.report
+}
+
+/// Calls `visit` with every required flow of `ignite` (one member per class, two for peers
+/// within a class): the one enumeration that `check` judges and the report lists.
+pub(super) fn each_required<'a>(
+    view: &View<'a>,
+    env: &'a Environment,
+    cfg: &'a Compiled,
+    namespace: &str,
+    ignite: &[&'a PodInfo],
+    mut visit: impl FnMut(&Member<'_>, Required<'_>),
+) {
     let mut relevant: Vec<&str> = vec![namespace, env.dns.namespace.as_str()];
     relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
     let classes = classes(view, &relevant, ignite);
-    let mut judge = Judge { view, report };
 
     let config = &cfg.config;
     for class in &classes {
         let from = &class[0];
         for dns in env.dns_pods() {
             for &(port, protocol) in &env.dns.ports {
-                judge.flow(from, Required::to_pod(FlowKind::Dns, dns, port, protocol));
+                visit(from, Required::to_pod(FlowKind::Dns, dns, port, protocol));
             }
         }
         for &ip in &env.dns.addresses {
             for &(port, protocol) in &env.dns.service_ports {
-                judge.flow(
+                visit(
                     from,
                     Required::to_ip(FlowKind::Dns, ip, Named::Dns(ip), port, protocol),
                 );
@@ -139,14 +157,14 @@ pub fn check(
         if config.profile.needs_api_server() {
             for &(ip, port) in &env.api_server.endpoints {
                 let target = Named::ApiEndpoint(ip);
-                judge.flow(
+                visit(
                     from,
                     Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
                 );
             }
             if let Some((ip, port)) = env.api_server.cluster_ip {
                 let target = Named::ApiService(ip, &config.api_server.service);
-                judge.flow(
+                visit(
                     from,
                     Required::to_ip(FlowKind::Apiserver, ip, target, port, Protocol::Tcp),
                 );
@@ -163,7 +181,7 @@ pub fn check(
                         let mut required =
                             Required::to_pod(FlowKind::Extra, other, flow.port, flow.protocol);
                         required.name = Some(&flow.name);
-                        judge.flow(from, required);
+                        visit(from, required);
                     }
                     FlowDirection::Ingress => {
                         let them = Member {
@@ -174,7 +192,7 @@ pub fn check(
                             Required::to_pod(FlowKind::Extra, from.pod, flow.port, flow.protocol);
                         required.target = Named::Member(from);
                         required.name = Some(&flow.name);
-                        judge.flow(&them, required);
+                        visit(&them, required);
                     }
                 }
             }
@@ -207,25 +225,24 @@ pub fn check(
                     Named::LikeOf(to.pod)
                 };
                 flow.warn_only = !required;
-                judge.flow(from, flow);
+                visit(from, flow);
             }
         }
     }
-    judge.report
 }
 
 /// One required connection from a member of a class.
-struct Required<'a> {
-    kind: FlowKind,
+pub(super) struct Required<'a> {
+    pub kind: FlowKind,
     /// For `extra` flows, the configured name.
-    name: Option<&'a str>,
-    to: Endpoint<'a>,
+    pub name: Option<&'a str>,
+    pub to: Endpoint<'a>,
     /// How the destination is named in messages.
-    target: Named<'a>,
-    port: u16,
-    protocol: Protocol,
+    pub target: Named<'a>,
+    pub port: u16,
+    pub protocol: Protocol,
     /// Cut, it only stops scaling out (fewer than two Ignite pods run).
-    warn_only: bool,
+    pub warn_only: bool,
 }
 
 impl<'a> Required<'a> {
@@ -256,7 +273,7 @@ impl<'a> Required<'a> {
 
 /// How a destination is named in messages; rendered only for a flow that is cut, since most
 /// flows judged are allowed.
-enum Named<'a> {
+pub(super) enum Named<'a> {
     Pod(&'a PodInfo),
     Member(&'a Member<'a>),
     Dns(IpAddr),
@@ -267,7 +284,7 @@ enum Named<'a> {
 }
 
 impl Named<'_> {
-    fn render(&self) -> String {
+    pub fn render(&self) -> String {
         match self {
             Self::Pod(p) => pod_name(p),
             Self::Member(m) => m.label(),
