@@ -24,6 +24,10 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 #[path = "mix.rs"]
 mod mix;
 
+/// The big clusters of the scale benchmarks.
+#[path = "scale.rs"]
+mod scale;
+
 const APPS: usize = 50;
 
 fn main() {
@@ -318,6 +322,41 @@ fn seed() -> (Compiled, Environment) {
 fn review_3k_seed(bencher: divan::Bencher) {
     let (cfg, env) = seed();
     let body = include_bytes!("review-3k.json");
+    bencher.bench(|| {
+        let reviewed =
+            ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
+        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
+    });
+}
+
+/// `review_3k_seed` in a big cluster: 10,000 pods and 3,000 NetworkPolicies (200 namespaces
+/// × 50 pods, 15 policies each), and 150,000 pods and 30,000 policies (3,000 namespaces × 50
+/// pods, 10 each), both with 50 more Ignite namespaces. Kubernetes' scalability envelope is
+/// 150,000 pods; a review should cost the same in both.
+#[divan::bench(args = [10_000, 150_000], sample_count = 200)]
+fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
+    let namespaces = pods / scale::PODS_PER_NAMESPACE;
+    let policies = if pods <= 10_000 { 15 } else { 10 };
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
+        .expect("seed loads");
+    snapshot
+        .add_value(
+            scale::filler(namespaces, policies),
+            &ignite_netpol::snapshot::Location {
+                origin: "scale".into(),
+                document: 1,
+                item: None,
+            },
+        )
+        .expect("filler loads");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    assert!(env.cluster.pods().len() >= pods, "cluster size");
+    let body = include_bytes!("review-3k.json");
+    let reviewed = ignite_netpol::admission::review(&env, &cfg, body, Default::default());
+    assert!(reviewed.answer.allowed, "the benchmark review is admitted");
     bencher.bench(|| {
         let reviewed =
             ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());

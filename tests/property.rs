@@ -1067,3 +1067,67 @@ fn the_engine_agrees_with_the_naive_reference_through_the_tiers() {
     );
     assert!(as_anp > 50);
 }
+
+/// Least privilege probes only what the egress rules can reach; the findings must be those of
+/// probing every pod, namespace and address of the cluster.
+#[test]
+fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
+    use ignite_netpol::ignite::{Compiled, Environment, excess};
+    let cfg = Compiled::default();
+    let (mut with_findings, mut differing_dests) = (0, 0);
+    for seed in 0..400u64 {
+        let (namespaces, pods, policies) = scenario(seed);
+        let nodes = [
+            ("n1", "10.0.0.200"),
+            ("n2", "10.0.1.250"),
+            ("n3", "192.168.7.5"),
+        ]
+        .map(|(name, ip)| {
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+                       "status": {"addresses": [{"type": "InternalIP", "address": ip}]}})
+        });
+        let items: Vec<Value> = namespaces
+            .iter()
+            .chain(&pods)
+            .chain(&policies)
+            .chain(&nodes)
+            .cloned()
+            .collect();
+        let mut snapshot = ClusterSnapshot::default();
+        snapshot
+            .add_value(
+                json!({"apiVersion": "v1", "kind": "List", "items": items}),
+                &Location {
+                    origin: format!("seed {seed}"),
+                    document: 1,
+                    item: None,
+                },
+            )
+            .unwrap_or_else(|e| panic!("seed {seed}: generated objects must be valid: {e}"));
+        let env = Environment::build(&snapshot, &cfg).expect("model");
+        let view = View::new(&env.cluster);
+        for ns in ["x", "y"] {
+            let ignite: Vec<_> = env.cluster.pods_in(ns).collect();
+            let pruned = excess::egress(&view, &env, &cfg, ns, &ignite).expect("small");
+            let all = excess::egress_exhaustive(&view, &env, &cfg, ns, &ignite).expect("small");
+            assert_eq!(
+                pruned, all,
+                "seed {seed}, namespace {ns}\npolicies: {policies:#?}"
+            );
+            with_findings += usize::from(!all.is_empty());
+            differing_dests += usize::from(
+                all.iter()
+                    .any(|f| f.opens.iter().any(|o| o.to.starts_with("every pod"))),
+            );
+        }
+    }
+    // The comparison means something only if the scenarios open things.
+    assert!(
+        with_findings > 200,
+        "{with_findings} namespaces with findings"
+    );
+    assert!(
+        differing_dests > 20,
+        "{differing_dests} opening whole namespaces"
+    );
+}

@@ -34,8 +34,8 @@ use super::{
     scope,
 };
 use crate::policy::{
-    Connection, Direction, Endpoint, Layer, Peer, PodInfo, PortMatch, Protocol, View, rule_allows,
-    tier::TierPeer,
+    Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer, PodInfo,
+    PortMatch, Protocol, View, rule_allows, tier::TierPeer,
 };
 
 /// The internet, as probed: well-known public resolvers, reached by any rule that opens the
@@ -385,6 +385,30 @@ pub fn egress(
     namespace: &str,
     ignite: &[&PodInfo],
 ) -> Result<Vec<Finding>, TooLarge> {
+    egress_probing(view, env, cfg, namespace, ignite, true)
+}
+
+/// [`egress`] probing every destination of the cluster, whether a rule can reach it or not:
+/// the reference the pruned probing is tested against. Costs what the cluster holds.
+#[doc(hidden)]
+pub fn egress_exhaustive(
+    view: &View<'_>,
+    env: &Environment,
+    cfg: &Compiled,
+    namespace: &str,
+    ignite: &[&PodInfo],
+) -> Result<Vec<Finding>, TooLarge> {
+    egress_probing(view, env, cfg, namespace, ignite, false)
+}
+
+fn egress_probing(
+    view: &View<'_>,
+    env: &Environment,
+    cfg: &Compiled,
+    namespace: &str,
+    ignite: &[&PodInfo],
+    prune: bool,
+) -> Result<Vec<Finding>, TooLarge> {
     let cluster = view.cluster;
     let rules: usize = ignite
         .iter()
@@ -404,26 +428,24 @@ pub fn egress(
         cfg,
         namespace,
     };
-    // Stand-ins: one unlabelled pod per namespace.
-    let stand_ins: Vec<PodInfo> = cluster
-        .namespaces()
-        .map(|ns| unlabelled_pod(&ns.name))
-        .collect();
-    // Destination pods, one per class as the Ignite namespace's policies see them.
-    let all_pods: Vec<&PodInfo> = cluster.pods().iter().collect();
-    let mut namespaces: Vec<&str> = vec![namespace];
-    namespaces.extend(cluster.namespaces().map(|n| n.name.as_str()));
-    let pod_classes = classes(view, &[namespace], &all_pods);
-    let pod_ips: BTreeSet<IpAddr> = cluster
-        .pods()
-        .iter()
-        .flat_map(|p| p.ips.iter().copied())
-        .collect();
-    let node_ips: BTreeSet<IpAddr> = cluster
-        .nodes()
-        .flat_map(|n| n.addresses.iter().copied())
-        .collect();
-
+    // What the rules can open at all; a destination outside it is denied on every port.
+    let reach = if prune { Reach::of(view, ignite) } else { None };
+    // Stand-ins: one unlabelled pod per namespace a rule could open.
+    let stand_ins: Vec<PodInfo> = match &reach {
+        None => cluster
+            .namespaces()
+            .map(|ns| unlabelled_pod(&ns.name))
+            .collect(),
+        Some(r) => r.stand_ins.iter().map(|ns| unlabelled_pod(ns)).collect(),
+    };
+    // Destination pods, one per class as the Ignite namespace's policies see them. A class is
+    // reached whole or not at all (its members share what the peers look at), so classing
+    // only the reachable pods gives the same classes.
+    let dest_pods: Vec<&PodInfo> = match &reach {
+        None => cluster.pods().iter().collect(),
+        Some(r) => r.pods.iter().map(|&i| &cluster.pods()[i]).collect(),
+    };
+    let pod_classes = classes(view, &[namespace], &dest_pods);
     // Addresses and ports the rules name.
     let mut addresses: BTreeSet<IpAddr> = BTreeSet::new();
     let mut ports: BTreeSet<(u16, Protocol)> = PROBE_PORTS.into_iter().collect();
@@ -449,7 +471,20 @@ pub fn egress(
             addresses.insert(ip);
         }
     }
-    addresses.extend(node_ips.iter().copied());
+    match &reach {
+        None => addresses.extend(cluster.nodes().flat_map(|n| n.addresses.iter().copied())),
+        Some(r) => {
+            for b in &r.blocks {
+                let (first, last) = b.range();
+                addresses.extend(
+                    cluster
+                        .node_ips_between(first, last)
+                        .iter()
+                        .filter(|ip| b.contains(ip)),
+                );
+            }
+        }
+    }
     addresses.extend(env.dns.addresses.iter().copied());
     addresses.extend(env.api_server.endpoints.iter().map(|&(ip, _)| ip));
     addresses.extend(env.api_server.cluster_ip.iter().map(|&(ip, _)| ip));
@@ -503,10 +538,15 @@ pub fn egress(
     }
     dests.extend(stand_ins.iter().map(Dest::AnyPod));
     for ip in addresses {
-        if pod_ips.contains(&ip) {
+        if cluster.is_pod_ip(&ip) {
             continue; // the pod stands for its address
         }
-        let class = if node_ips.contains(&ip) {
+        if let Some(r) = &reach
+            && !r.blocks.iter().any(|b| b.contains(&ip))
+        {
+            continue; // no rule opens it
+        }
+        let class = if cluster.is_node_ip(&ip) {
             IpClass::Node
         } else if is_public(&ip) {
             IpClass::Internet
@@ -516,7 +556,8 @@ pub fn egress(
         dests.push(Dest::Ip(ip, class));
     }
 
-    let ignite_classes = classes(view, &namespaces, ignite);
+    // Only the policies that select them (and the cluster-wide ones) judge their egress.
+    let ignite_classes = classes(view, &[namespace], ignite);
     // (opener) -> what it opens beyond the needs, who it concerns, what it serves.
     type Groups = BTreeMap<String, (bool, BTreeSet<(u16, Protocol)>)>;
     #[derive(Default)]
@@ -675,6 +716,111 @@ pub fn egress(
         });
     }
     Ok(out)
+}
+
+/// What the egress rules over the Ignite pods can open, found through the cluster's indexes so
+/// that a review costs what its rules reach, not what the cluster holds.
+struct Reach<'c> {
+    /// Indexes of the pods some peer matches, sorted.
+    pods: Vec<usize>,
+    /// Namespaces whose unlabelled stand-in some peer matches.
+    stand_ins: BTreeSet<&'c str>,
+    /// The `ipBlock`s of the rules.
+    blocks: Vec<&'c IpBlock>,
+}
+
+impl<'c> Reach<'c> {
+    /// `None` when everything may be open: a pod not isolated for egress, a rule without `to`,
+    /// or cluster-wide policies (whose Accepts and Passes are judged on every destination).
+    fn of(view: &View<'c>, ignite: &[&PodInfo]) -> Option<Self> {
+        if view.has_tiers() {
+            return None;
+        }
+        let cluster = view.cluster;
+        let mut reach = Reach {
+            pods: Vec::new(),
+            stand_ins: BTreeSet::new(),
+            blocks: Vec::new(),
+        };
+        let unlabelled = Labels::new();
+        for pod in ignite {
+            let selecting = view.selecting(pod);
+            if !selecting.iter().any(|p| p.egress.is_some()) {
+                return None;
+            }
+            for policy in selecting {
+                for rule in policy.egress.iter().flatten() {
+                    if rule.peers.is_empty() {
+                        return None;
+                    }
+                    for peer in &rule.peers {
+                        match peer {
+                            Peer::Block(b) => {
+                                let (first, last) = b.range();
+                                reach.pods.extend(cluster.pods_between(first, last));
+                                reach.blocks.push(b);
+                            }
+                            Peer::Pods { namespaces, pods } => {
+                                let in_scope = |ns: &str| match namespaces {
+                                    NamespaceScope::Own => ns == policy.namespace,
+                                    NamespaceScope::Matching(sel) => {
+                                        sel.is_everything()
+                                            || cluster
+                                                .namespace(ns)
+                                                .is_some_and(|n| sel.matches(&n.labels))
+                                    }
+                                };
+                                let matches = |i: &usize| {
+                                    let p = &cluster.pods()[*i];
+                                    !p.host_network
+                                        && pods.matches(&p.labels)
+                                        && in_scope(&p.namespace)
+                                };
+                                match (namespaces, pods.anchor()) {
+                                    (NamespaceScope::Own, _) => reach.pods.extend(
+                                        cluster.pod_indexes_in(&policy.namespace).filter(matches),
+                                    ),
+                                    (_, Some(pairs)) => {
+                                        for (k, v) in pairs {
+                                            reach.pods.extend(
+                                                cluster.pods_labelled(k, v).filter(matches),
+                                            );
+                                        }
+                                    }
+                                    (_, None) => {
+                                        for ns in cluster.namespaces().filter(|n| in_scope(&n.name))
+                                        {
+                                            reach.pods.extend(
+                                                cluster.pod_indexes_in(&ns.name).filter(matches),
+                                            );
+                                        }
+                                    }
+                                }
+                                if pods.matches(&unlabelled) {
+                                    match namespaces {
+                                        NamespaceScope::Own => {
+                                            reach.stand_ins.insert(policy.namespace.as_str());
+                                        }
+                                        NamespaceScope::Matching(_) => reach.stand_ins.extend(
+                                            cluster
+                                                .namespaces()
+                                                .filter(|n| in_scope(&n.name))
+                                                .map(|n| n.name.as_str()),
+                                        ),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        reach.pods.sort_unstable();
+        reach.pods.dedup();
+        reach.blocks.sort_unstable();
+        reach.blocks.dedup();
+        Some(reach)
+    }
 }
 
 fn next(ip: IpAddr) -> IpAddr {

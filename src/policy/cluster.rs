@@ -3,9 +3,15 @@
 //! Built once from Kubernetes objects. Pods are found by namespace and name; the policies that
 //! select a pod are found through an index of each namespace's policies by one label their
 //! `podSelector` requires, so a query never scans the policies of other namespaces, nor those of
-//! its own namespace that cannot select the pod.
+//! its own namespace that cannot select the pod. Pods are also indexed by address and by label
+//! pair, so what an `ipBlock` or a selector reaches is found without walking every pod.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    net::IpAddr,
+    sync::OnceLock,
+};
 
 use k8s_openapi::api::{
     core::v1::{Namespace, Node, Pod},
@@ -86,6 +92,13 @@ pub struct Cluster {
     /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
     cluster_policies: Vec<ClusterPolicy>,
     nodes: Vec<NodeInfo>,
+    /// Every pod address with the pod's index, sorted.
+    pods_by_ip: Vec<(IpAddr, u32)>,
+    /// The hash of every label pair of every pod with the pod's index, sorted; a hit is
+    /// checked against the pod's labels.
+    pods_by_label: Vec<(u64, u32)>,
+    /// Every node address, sorted; built on first use (nodes are added one by one).
+    node_ips: OnceLock<Vec<IpAddr>>,
 }
 
 /// The policies of one namespace with an index from a required label to the policies that
@@ -145,7 +158,27 @@ impl Cluster {
             })?;
             cluster.upsert_policy(policy);
         }
+        cluster.index_pods();
         Ok(cluster)
+    }
+
+    /// Builds the address and label indexes of the pods.
+    fn index_pods(&mut self) {
+        let mut by_ip = Vec::new();
+        let mut by_label = Vec::new();
+        for (i, pod) in self.pods.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            by_ip.extend(pod.ips.iter().map(|ip| (*ip, i)));
+            by_label.extend(pod.labels.iter().map(|(k, v)| (label_hash(k, v), i)));
+        }
+        by_ip.sort_unstable();
+        by_label.sort_unstable();
+        // Built once per view and kept for its life: no spare capacity.
+        by_ip.shrink_to_fit();
+        by_label.shrink_to_fit();
+        self.pods.shrink_to_fit();
+        self.pods_by_ip = by_ip;
+        self.pods_by_label = by_label;
     }
 
     fn insert_pod(&mut self, pod: PodInfo) {
@@ -190,6 +223,72 @@ impl Cluster {
             Some(n) => *n = node,
             None => self.nodes.push(node),
         }
+        self.node_ips = OnceLock::new();
+    }
+
+    fn node_ips(&self) -> &[IpAddr] {
+        self.node_ips.get_or_init(|| {
+            let mut ips: Vec<IpAddr> = self
+                .nodes
+                .iter()
+                .flat_map(|n| n.addresses.iter().copied())
+                .collect();
+            ips.sort_unstable();
+            ips.dedup();
+            ips
+        })
+    }
+
+    /// Whether `ip` is a node's address.
+    pub fn is_node_ip(&self, ip: &IpAddr) -> bool {
+        self.node_ips().binary_search(ip).is_ok()
+    }
+
+    /// The node addresses from `first` to `last`, in order.
+    pub fn node_ips_between(&self, first: IpAddr, last: IpAddr) -> &[IpAddr] {
+        let ips = self.node_ips();
+        let lo = ips.partition_point(|ip| *ip < first);
+        let hi = ips.partition_point(|ip| *ip <= last);
+        &ips[lo..hi.max(lo)]
+    }
+
+    /// Whether `ip` is a pod's address.
+    pub fn is_pod_ip(&self, ip: &IpAddr) -> bool {
+        let at = self.pods_by_ip.partition_point(|(p, _)| p < ip);
+        self.pods_by_ip.get(at).is_some_and(|(p, _)| p == ip)
+    }
+
+    /// The indexes (into [`Cluster::pods`]) of the pods with an address from `first` to `last`;
+    /// a pod with two such addresses comes twice.
+    pub fn pods_between(&self, first: IpAddr, last: IpAddr) -> impl Iterator<Item = usize> + '_ {
+        let lo = self.pods_by_ip.partition_point(|(ip, _)| *ip < first);
+        let hi = self.pods_by_ip.partition_point(|(ip, _)| *ip <= last);
+        self.pods_by_ip[lo..hi.max(lo)]
+            .iter()
+            .map(|&(_, i)| i as usize)
+    }
+
+    /// The indexes of the pods labelled `key=value`.
+    pub fn pods_labelled<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let h = label_hash(key, value);
+        let lo = self.pods_by_label.partition_point(|(x, _)| *x < h);
+        self.pods_by_label[lo..]
+            .iter()
+            .take_while(move |(x, _)| *x == h)
+            .map(|&(_, i)| i as usize)
+            .filter(move |&i| self.pods[i].labels.get(key).map(String::as_str) == Some(value))
+    }
+
+    /// The indexes of the pods of a namespace, in no particular order.
+    pub fn pod_indexes_in<'a>(&'a self, namespace: &str) -> impl Iterator<Item = usize> + 'a {
+        self.pods_by_namespace
+            .get(namespace)
+            .into_iter()
+            .flat_map(|m| m.values().copied())
     }
 
     /// The cluster policies of a tier, in evaluation order.
@@ -249,6 +348,12 @@ impl Cluster {
     pub fn policy_count(&self) -> usize {
         self.policies.values().map(|p| p.policies.len()).sum()
     }
+}
+
+fn label_hash(key: &str, value: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (key, value).hash(&mut h);
+    h.finish()
 }
 
 impl NamespaceInfo {

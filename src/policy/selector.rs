@@ -137,6 +137,25 @@ impl Selector {
 }
 
 impl Selector {
+    /// Label pairs of which every matching label set holds at least one: the first
+    /// `matchLabels` pair, else the values of the first `In` expression. `None` when the
+    /// selector requires no particular pair (`{}`, `NotIn`, `Exists`, `DoesNotExist`), so
+    /// candidates cannot be looked up by label.
+    pub fn anchor(&self) -> Option<Vec<(&str, &str)>> {
+        if let Some((k, v)) = self.match_labels.first() {
+            return Some(vec![(k.as_str(), v.as_str())]);
+        }
+        self.expressions.iter().find_map(|e| match &e.operator {
+            Operator::In(values) => Some(
+                values
+                    .iter()
+                    .map(|v| (e.key.as_str(), v.as_str()))
+                    .collect(),
+            ),
+            _ => None,
+        })
+    }
+
     /// Every label key the selector looks at.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.match_labels
