@@ -308,6 +308,72 @@ async fn endpoint_move_is_reported_once_under_report() {
     server.stop().await;
 }
 
+/// Waits until the view built after a change has been looked at and skipped by the reconciler.
+async fn skipped_after(server: &TestServer, fake: &FakeApi, change: Value) {
+    let skipped = server.metric("ignite_netpol_reconcile_skipped_total").await;
+    fake.apply(change);
+    until("the view with the change to be skipped", || async {
+        server.metric("ignite_netpol_reconcile_skipped_total").await > skipped
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_in_an_irrelevant_namespace_is_not_reconciled() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;
+    ready(&server).await;
+    until("a first reconcile", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await >= 1.0
+    })
+    .await;
+    let runs = server.metric("ignite_netpol_reconcile_runs_total").await;
+    let views = server.metric("ignite_netpol_cluster_views_total").await;
+
+    // `apps` holds no Ignite pod, no DNS, no API server, no host-network pod: a new pod and a
+    // new policy there build new views (reviews read them) but are not judged again.
+    skipped_after(
+        &server,
+        &fake,
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "web-1", "namespace": "apps", "labels": {"app": "web"}},
+               "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+               "status": {"podIP": "172.21.33.8", "podIPs": [{"ip": "172.21.33.8"}]}}),
+    )
+    .await;
+    skipped_after(
+        &server,
+        &fake,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+               "metadata": {"name": "web-deny", "namespace": "apps"},
+               "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", "Egress"]}}),
+    )
+    .await;
+    assert!(
+        server.metric("ignite_netpol_cluster_views_total").await >= views + 2.0,
+        "each change built a view"
+    );
+    assert_eq!(
+        server.metric("ignite_netpol_reconcile_runs_total").await,
+        runs,
+        "a change outside the namespaces that matter to Ignite is not reconciled"
+    );
+
+    // A second Ignite pod in cache-ns is a change that matters: it is judged.
+    let mut peer = seed_items()
+        .into_iter()
+        .find(|i| i["metadata"]["name"] == "ignite-0")
+        .expect("the seed's Ignite pod");
+    peer["metadata"]["name"] = json!("ignite-1");
+    peer["status"] = json!({"podIP": "172.21.70.50", "podIPs": [{"ip": "172.21.70.50"}]});
+    fake.apply(peer);
+    until("a reconcile of the changed Ignite namespace", || async {
+        server.metric("ignite_netpol_reconcile_runs_total").await > runs
+    })
+    .await;
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_conflict_rereads_and_keeps_the_other_edit() {
     let fake = fake_with_seed(true).await;

@@ -17,6 +17,7 @@ pub mod watch;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use k8s_openapi::api::{
     core::v1::{Namespace, Service},
     discovery::v1::EndpointSlice,
@@ -44,7 +45,7 @@ pub async fn run<F, Fut>(
     settle: Duration,
     set_view: impl Fn(Arc<Environment>),
     mut on_view: F,
-    release_memory: impl Fn(),
+    release_memory: impl Fn() + Clone + Send + 'static,
 ) where
     F: FnMut(Arc<Environment>, Arc<ClusterSnapshot>) -> Fut,
     Fut: Future<Output = ()>,
@@ -61,24 +62,108 @@ pub async fn run<F, Fut>(
     ));
     stores.synced().await;
     tracing::info!("Cluster view synced");
+    // What changed while listing is in the first view: the wake-up it left is not news.
+    let _ = changed.notified().now_or_never();
+    let builder = match ViewThread::start(release_memory.clone()) {
+        Ok(builder) => builder,
+        Err(error) => {
+            tracing::error!(%error, "Cannot start the thread that builds the cluster view");
+            return;
+        }
+    };
+    // Views swapped out, kept until nobody else holds them so that the last reference — and
+    // freeing a whole model — is dropped on the view thread, never on a review's.
+    let mut retired: Vec<Arc<Environment>> = Vec::new();
+    let mut current: Option<Arc<Environment>> = None;
     loop {
-        let snapshot = Arc::new(stores.snapshot());
-        match stores.environment(&snapshot, &cfg) {
-            Ok(env) => {
-                let env = Arc::new(env);
+        // Building a view walks every object: on the view thread, off the review threads.
+        let built = {
+            let (stores, cfg) = (stores.clone(), cfg.clone());
+            builder
+                .run(move || {
+                    let snapshot = stores.snapshot();
+                    let env = stores.environment(&snapshot, &cfg);
+                    (Arc::new(snapshot), env.map(Arc::new))
+                })
+                .await
+        };
+        match built {
+            Some((snapshot, Ok(env))) => {
                 set_view(env.clone());
-                on_view(env, snapshot).await;
+                retired.extend(current.replace(env.clone()));
+                on_view(env, snapshot.clone()).await;
+                // The snapshot is freed where it was built.
+                builder.run(move || drop(snapshot)).await;
             }
-            Err(error) => {
+            Some((_, Err(error))) => {
                 tracing::error!(%error, "Cannot build the cluster view; keeping the previous one")
             }
+            None => {
+                tracing::error!("Building the cluster view failed; keeping the previous one")
+            }
         }
-        // The previous view and this rebuild's scratch are freed now; hand the pages back.
+        retired = builder.retire(retired).await;
+        // What the watchers decoded and let go of since, on this thread's heap.
         release_memory();
         tracing::debug!("View rebuilt");
-        changed.notified().await;
+        loop {
+            tokio::select! {
+                () = changed.notified() => break,
+                // A review still held a retired view: look again shortly.
+                () = tokio::time::sleep(settle), if !retired.is_empty() => {
+                    retired = builder.retire(retired).await;
+                }
+            }
+        }
         // Coalesce a burst of watch events into one rebuild.
         tokio::time::sleep(settle).await;
+    }
+}
+
+/// The one thread that builds views and frees them. A view's memory is allocated and freed
+/// by the same thread, so the allocator's heap that holds it is the one that hands the pages
+/// back (`release_memory`, after every job), and no review's thread ever builds or frees one.
+struct ViewThread(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
+
+impl ViewThread {
+    fn start(release_memory: impl Fn() + Send + 'static) -> std::io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("cluster-view".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                    release_memory();
+                }
+            })?;
+        Ok(Self(tx))
+    }
+
+    /// Runs `job` on the view thread; `None` if it panicked.
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            let _ = tx.send(out.ok());
+        };
+        self.0.send(Box::new(job)).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Drops the values nobody else holds any more; returns the others.
+    async fn retire<T: Send + Sync + 'static>(&self, values: Vec<Arc<T>>) -> Vec<Arc<T>> {
+        if values.is_empty() {
+            return values;
+        }
+        self.run(move || {
+            let mut values = values;
+            // Only the view loop hands out new references to a swapped-out value, so a count
+            // of one stays one: the drop here is the last.
+            values.retain(|v| Arc::strong_count(v) > 1);
+            values
+        })
+        .await
+        .unwrap_or_default()
     }
 }
 
@@ -100,7 +185,7 @@ pub async fn run_live(
     set_view: impl Fn(Arc<Environment>),
     metrics: ReconcileMetrics,
     audit: Arc<dyn AuditSink>,
-    release_memory: impl Fn(),
+    release_memory: impl Fn() + Clone + Send + 'static,
 ) {
     let LiveConfig {
         cfg,
@@ -123,7 +208,7 @@ pub async fn run_live(
         set_view,
         move |env, snapshot| {
             let reconciler = reconciler.clone();
-            async move { reconciler.lock().await.on_view(&env, &snapshot).await }
+            async move { reconciler.lock().await.on_view(env, snapshot).await }
         },
         release_memory,
     )

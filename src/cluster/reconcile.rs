@@ -66,6 +66,7 @@ pub struct FlowLabels {
 pub struct ReconcileMetrics {
     cut_off: Family<FlowLabels, Gauge>,
     runs: Counter,
+    skipped: Counter,
 }
 
 impl ReconcileMetrics {
@@ -80,6 +81,11 @@ impl ReconcileMetrics {
             "reconcile_runs",
             "Views the reconciler has judged",
             self.runs.clone(),
+        );
+        registry.register(
+            "reconcile_skipped",
+            "Views not judged: nothing an Ignite namespace's verdicts read had changed",
+            self.skipped.clone(),
         );
     }
 
@@ -114,6 +120,8 @@ pub struct Reconciler {
     audit: Arc<dyn AuditSink>,
     /// The problem last reported per offending policy, so an Event is sent once per problem.
     reported: HashMap<(String, String), String>,
+    /// The [`relevance`] of the last view judged in full.
+    judged: Option<u64>,
 }
 
 impl Reconciler {
@@ -138,26 +146,66 @@ impl Reconciler {
             metrics,
             audit,
             reported: HashMap::new(),
+            judged: None,
         }
     }
 
-    /// Reacts to a new view.
-    pub async fn on_view(&mut self, env: &Environment, snapshot: &ClusterSnapshot) {
+    /// Reacts to a new view — unless nothing that an Ignite namespace's verdicts read has
+    /// changed since the last view judged in full ([`relevance`]). The judging runs on a
+    /// blocking thread, off the threads that answer reviews.
+    pub async fn on_view(&mut self, env: Arc<Environment>, snapshot: Arc<ClusterSnapshot>) {
         if self.mode == ReconcileMode::Off {
             return;
         }
-        let rewritten = if self.mode == ReconcileMode::Update {
-            self.update_managed(env, snapshot).await
-        } else {
-            BTreeSet::new()
+        let judged = {
+            let (env, snapshot, cfg, mode, last) = (
+                env.clone(),
+                snapshot.clone(),
+                self.cfg.clone(),
+                self.mode,
+                self.judged,
+            );
+            tokio::task::spawn_blocking(move || {
+                let digest = relevance(&env, &snapshot, &cfg);
+                if last == Some(digest) {
+                    return (digest, None);
+                }
+                let stale = if mode == ReconcileMode::Update {
+                    stale_managed(&env, &snapshot, &cfg)
+                } else {
+                    Vec::new()
+                };
+                (digest, Some((stale, report::scan(&env, &cfg))))
+            })
+            .await
         };
+        let Ok((digest, verdicts)) = judged else {
+            tracing::error!("The reconciler's judging failed; trying again on the next view");
+            return;
+        };
+        let Some((stale, mut reports)) = verdicts else {
+            tracing::debug!("No change that matters to an Ignite namespace; not reconciled");
+            self.metrics.skipped.inc();
+            return;
+        };
+        let mut settled = true;
+        let mut rewritten = BTreeSet::new();
+        for np in stale {
+            let namespace = np.metadata.namespace.clone().unwrap_or_default();
+            if self.update_one(&env, np).await {
+                rewritten.insert(namespace);
+            } else {
+                settled = false;
+            }
+        }
         // A namespace whose rules were just rewritten is judged on the next view (the rewrite
         // itself brings one), not reported cut off for the problem that was just fixed.
-        let mut reports = report::scan(env, &self.cfg);
         reports.retain(|r| !rewritten.contains(&r.namespace));
         self.metrics.set_cut_off(&report::cut_off_by_flow(&reports));
-        self.publish_events(&reports, snapshot).await;
+        self.publish_events(&reports, &snapshot).await;
         self.metrics.runs.inc();
+        // A rewrite that did not land is tried again on the next view, whatever it changes.
+        self.judged = settled.then_some(digest);
     }
 
     /// One Event per namespace and problem, on the policy to look at: the one whose managed
@@ -224,34 +272,6 @@ impl Reconciler {
         self.reported = current;
     }
 
-    /// Rewrites stale managed rules; the namespaces where a rewrite landed.
-    async fn update_managed(
-        &self,
-        env: &Environment,
-        snapshot: &ClusterSnapshot,
-    ) -> BTreeSet<String> {
-        let mut rewritten = BTreeSet::new();
-        if env.is_incomplete() {
-            // Rules rebuilt from a view that lacks a target would drop what it lacks.
-            tracing::warn!(gaps = ?env.gaps.iter().map(ToString::to_string).collect::<Vec<_>>(), "Not updating managed rules: the cluster view is incomplete");
-            return rewritten;
-        }
-        for np in snapshot.network_policies.as_slice() {
-            let namespace = np.metadata.namespace.clone().unwrap_or_default();
-            let has_ignite = !scope::ignite_pods(&env.cluster, &self.cfg, &namespace).is_empty();
-            let (mode, _) =
-                scope::namespace_mode(&env.cluster, &self.cfg, &namespace, None, has_ignite);
-            let in_scope = mode != Mode::Off;
-            if !in_scope || refresh::refresh_managed(np, env, &self.cfg).is_none() {
-                continue;
-            }
-            if self.update_one(env, np.clone()).await {
-                rewritten.insert(namespace);
-            }
-        }
-        rewritten
-    }
-
     /// Rewrites one policy's stale managed rules; whether a rewrite landed.
     async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> bool {
         let namespace = np.metadata.namespace.clone().unwrap_or_default();
@@ -299,4 +319,97 @@ impl Reconciler {
         }
         false
     }
+}
+
+/// The managed policies of in-scope namespaces whose rules went stale; none while the view is
+/// incomplete (rules rebuilt from a view that lacks a target would drop what it lacks).
+fn stale_managed(
+    env: &Environment,
+    snapshot: &ClusterSnapshot,
+    cfg: &Compiled,
+) -> Vec<NetworkPolicy> {
+    if env.is_incomplete() {
+        tracing::warn!(gaps = ?env.gaps.iter().map(ToString::to_string).collect::<Vec<_>>(), "Not updating managed rules: the cluster view is incomplete");
+        return Vec::new();
+    }
+    let mut in_scope: HashMap<&str, bool> = HashMap::new();
+    let mut out = Vec::new();
+    for np in snapshot.network_policies.as_slice() {
+        let namespace = np.metadata.namespace.as_deref().unwrap_or_default();
+        let judged = *in_scope.entry(namespace).or_insert_with(|| {
+            let has_ignite = !scope::ignite_pods(&env.cluster, cfg, namespace).is_empty();
+            let (mode, _) = scope::namespace_mode(&env.cluster, cfg, namespace, None, has_ignite);
+            mode != Mode::Off
+        });
+        if judged && refresh::refresh_managed(np, env, cfg).is_some() {
+            out.push(np.clone());
+        }
+    }
+    out
+}
+
+/// A digest of what the reconciler's verdicts read: every namespace's labels (selectors range
+/// over them); the pods and NetworkPolicies of the namespaces that matter to Ignite — those
+/// with Ignite pods or pods that look like Ignite, the DNS and API server Services'
+/// namespaces, the `extraFlows` peers' namespaces and those of host-network pods (whose
+/// addresses are nodes'); the resolved API server and DNS targets; the cluster-wide policies
+/// and Nodes. A change elsewhere — a pod or a policy of an application namespace — leaves it
+/// as it was, and the reconciler does not judge the view again.
+pub fn relevance(env: &Environment, snapshot: &ClusterSnapshot, cfg: &Compiled) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let cluster = &env.cluster;
+    let mut h = DefaultHasher::new();
+    let mut namespaces: Vec<_> = cluster.namespaces().collect();
+    namespaces.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut relevant: BTreeSet<&str> = BTreeSet::new();
+    relevant.insert(env.dns.namespace.as_str());
+    relevant.insert(cfg.config.api_server.service.namespace.as_str());
+    relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
+    relevant.extend(
+        cluster
+            .pods()
+            .iter()
+            .filter(|p| p.host_network)
+            .map(|p| p.namespace.as_str()),
+    );
+    for ns in &namespaces {
+        (&ns.name, &ns.labels).hash(&mut h);
+        if !scope::ignite_pods(cluster, cfg, &ns.name).is_empty()
+            || !scope::suspect_pods(cluster, cfg, &ns.name).is_empty()
+        {
+            relevant.insert(ns.name.as_str());
+        }
+    }
+    // Stores list in no particular order: every part is sorted before it is hashed.
+    let mut parts: Vec<String> = Vec::new();
+    for ns in &relevant {
+        parts.extend(cluster.pods_in(ns).map(|pod| format!("{pod:?}")));
+    }
+    parts.extend(
+        snapshot
+            .network_policies
+            .as_slice()
+            .iter()
+            .filter(|np| relevant.contains(np.metadata.namespace.as_deref().unwrap_or_default()))
+            .map(|np| serde_json::to_string(np).unwrap_or_default()),
+    );
+    parts.extend(cluster.nodes().map(|node| format!("{node:?}")));
+    parts.extend(
+        cluster
+            .all_cluster_policies()
+            .iter()
+            .map(|p| format!("{p:?}")),
+    );
+    parts.sort_unstable();
+    parts.hash(&mut h);
+    let (mut dns, mut api) = (env.dns.clone(), env.api_server.clone());
+    dns.pods.sort_unstable();
+    dns.ports.sort_unstable();
+    dns.service_ports.sort_unstable();
+    dns.addresses.sort_unstable();
+    api.endpoints.sort_unstable();
+    let mut gaps: Vec<String> = env.gaps.iter().map(|g| format!("{g:?}")).collect();
+    gaps.sort_unstable();
+    format!("{api:?} {dns:?} {gaps:?}").hash(&mut h);
+    h.finish()
 }

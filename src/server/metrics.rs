@@ -43,6 +43,8 @@ pub struct Metrics {
     audit_lost: Counter,
     snapshot_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     view_gaps: Family<FlowLabels, Gauge>,
+    /// Cluster views swapped in.
+    pub views: Counter,
     /// The reconciler's own metrics, registered here and handed to it.
     pub reconcile: ReconcileMetrics,
     audit: Arc<AuditCounters>,
@@ -111,10 +113,17 @@ impl Metrics {
             "Targets the cluster view lacks, by flow kind: changes that isolate Ignite's egress cannot be proven safe until the configuration names them",
             Family::<FlowLabels, Gauge>::default(),
         );
+        let views = registered(
+            &mut registry,
+            "cluster_views",
+            "Cluster views swapped in (the live view builds one per burst of changes)",
+            Counter::default(),
+        );
         let reconcile = ReconcileMetrics::default();
         reconcile.register(&mut registry);
         Self {
             reconcile,
+            views,
             view_gaps,
             registry,
             reviews,

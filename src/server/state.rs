@@ -196,5 +196,6 @@ impl AppState {
         }));
         self.readiness.synced.store(true, Ordering::Release);
         self.readiness.ready.store(true, Ordering::Release);
+        self.metrics.views.inc();
     }
 }
