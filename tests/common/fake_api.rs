@@ -317,14 +317,40 @@ async fn handle(State(api): State<FakeApi>, req: Request) -> Response {
                     break;
                 }
             }
+            // Pages as the API server does (`limit`, `continue`: here the last key sent), so a
+            // client never holds a list of the whole cluster in one body.
             let inner = api.inner.lock().expect("lock");
-            let items: Vec<Value> = inner
-                .collections
-                .get(&coll)
-                .map(|c| c.objects.values().cloned().collect())
-                .unwrap_or_default();
+            let limit: usize = query
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .filter(|l| *l > 0)
+                .unwrap_or(usize::MAX);
+            let after = query.get("continue").cloned().unwrap_or_default();
+            let mut items: Vec<Value> = Vec::new();
+            let mut more = None;
+            if let Some(c) = inner.collections.get(&coll) {
+                let range = c.objects.range::<String, _>((
+                    if after.is_empty() {
+                        std::ops::Bound::Unbounded
+                    } else {
+                        std::ops::Bound::Excluded(&after)
+                    },
+                    std::ops::Bound::Unbounded,
+                ));
+                for v in range.map(|(_, v)| v) {
+                    if items.len() == limit {
+                        more = items.last().map(key);
+                        break;
+                    }
+                    items.push(v.clone());
+                }
+            }
+            let mut metadata = json!({"resourceVersion": inner.rv.to_string()});
+            if let Some(token) = more {
+                metadata["continue"] = json!(token);
+            }
             json_response(
-                &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": inner.rv.to_string()}, "items": items}),
+                &json!({"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": items}),
             )
         }
         (Method::GET, Some((ns, name))) => match api.get("NetworkPolicy", &ns, &name) {
@@ -382,13 +408,8 @@ fn watch_stream(api: FakeApi, coll: String, since: u64) -> Response {
                 inner
                     .collections
                     .get(&coll)
-                    .map(|c| {
-                        c.log
-                            .iter()
-                            .filter(|(rv, _, _)| *rv > sent)
-                            .cloned()
-                            .collect()
-                    })
+                    // The log is in resourceVersion order.
+                    .map(|c| c.log[c.log.partition_point(|(rv, _, _)| *rv <= sent)..].to_vec())
                     .unwrap_or_default()
             };
             for (rv, kind, obj) in pending {
