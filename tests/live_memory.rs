@@ -1,6 +1,8 @@
 //! Memory of the live view at scale: 10,000 NetworkPolicies and 20,000 pods (with full-size
-//! specs, which the view strips) served by the fake API server to the real binary; its resident
-//! set after sync must stay under 200 MB. Prints the figure (README: "Memory").
+//! specs, which the view strips) served by the fake API server to the real binary; its
+//! anonymous resident set (its heap) after sync must stay under 190 MB, and with the release
+//! binary (`IGNITE_NETPOL_BIN`) the whole resident set under 200 MB. Prints the figures
+//! (README: "Memory").
 
 mod common;
 mod fake_api {
@@ -66,18 +68,23 @@ fn readyz(admin: &str) -> bool {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` field in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .expect("proc status")
         .lines()
         .find_map(|l| {
-            l.strip_prefix("VmRSS:")
+            l.strip_prefix(field)
                 .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
         })
         .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_policies_and_twenty_thousand_pods_stay_under_200_mb() {
+async fn ten_thousand_policies_and_twenty_thousand_pods_stay_small() {
     let fake = FakeApi::start().await;
     for n in 0..100 {
         let ns = format!("ns-{n}");
@@ -144,18 +151,34 @@ async fn ten_thousand_policies_and_twenty_thousand_pods_stay_under_200_mb() {
     lines.wait_for("View rebuilt", Duration::from_secs(120));
     assert!(readyz(&admin), "ready once the view is built");
     let rss = rss_kib(child.id());
+    let (anon, file) = (
+        status_kib(child.id(), "RssAnon:"),
+        status_kib(child.id(), "RssFile:"),
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
     println!(
-        "live view with 10,000 NetworkPolicies and 20,000 pods: resident set {} MB",
-        rss / 1024
+        "live view with 10,000 NetworkPolicies and 20,000 pods: resident set {} MB ({} MB anonymous, {} MB file-backed)",
+        rss / 1024,
+        anon / 1024,
+        file / 1024
     );
-    assert!(rss > 0, "the resident set must be measured");
+    assert!(rss > 0 && anon > 0, "the resident set must be measured");
+    // What the view holds is the anonymous part, the same in every build; a debug binary's
+    // code adds ~20 MB of file-backed pages that a release binary does not have. 190 MB is
+    // the release bound of 200 MB less its ~11 MB of code.
     assert!(
-        rss < 200 * 1024,
-        "resident set {} MB must stay under 200 MB",
-        rss / 1024
+        anon < 190 * 1024,
+        "anonymous resident set {} MB must stay under 190 MB",
+        anon / 1024
     );
+    if std::env::var_os("IGNITE_NETPOL_BIN").is_some() {
+        assert!(
+            rss < 200 * 1024,
+            "resident set {} MB must stay under 200 MB",
+            rss / 1024
+        );
+    }
 }
