@@ -95,9 +95,11 @@ fn realistic(mut pod: Value, n: usize) -> Value {
     ]);
     let spec = &mut pod["spec"];
     spec["containers"][0]["image"] = json!("registry.example.com/team/app:1.2.3");
-    spec["containers"][0]["env"] = json!((0..10)
-        .map(|e| json!({"name": format!("ENV_{e}"), "value": "some configuration value"}))
-        .collect::<Vec<_>>());
+    spec["containers"][0]["env"] = json!(
+        (0..10)
+            .map(|e| json!({"name": format!("ENV_{e}"), "value": "some configuration value"}))
+            .collect::<Vec<_>>()
+    );
     spec["containers"][0]["resources"] =
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}});
     spec["containers"][0]["volumeMounts"] = json!([{"name": "config", "mountPath": "/etc/app"},
@@ -361,11 +363,9 @@ async fn run(bin: String, pods: usize, policies: usize, churn_for: Duration) {
     fake.apply(generated_policy());
     let deny_all = common::seed_policies("deny-all-traffic.yaml").remove(0);
     let deny_review = common::review("fresh", "CREATE", deny_all);
-    let create = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/bench/review-3k.json"
-    ))
-    .expect("bench/review-3k.json");
+    let create =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/review-3k.json"))
+            .expect("bench/review-3k.json");
 
     let dir = tempfile::tempdir().expect("temp dir");
     let issued = common::write_certs(dir.path());
@@ -413,10 +413,7 @@ async fn run(bin: String, pods: usize, policies: usize, churn_for: Duration) {
         if hook.metric("ignite_netpol_reconcile_runs_total").await >= 1.0 {
             break;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "never ready"
-        );
+        assert!(started.elapsed() < Duration::from_secs(600), "never ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ready = started.elapsed();
@@ -478,16 +475,28 @@ async fn run(bin: String, pods: usize, policies: usize, churn_for: Duration) {
         namespaces * per_namespace
     );
     println!("|---|---|");
-    println!("| ready (lists done, first view built and judged) | {:.1} s |", ready.as_secs_f64());
+    println!(
+        "| ready (lists done, first view built and judged) | {:.1} s |",
+        ready.as_secs_f64()
+    );
     println!("| resident set once ready | {ready_rss} MB |");
-    println!("| review (allowed CREATE) idle: median / p99 | {idle_median:.2} / {idle_p99:.2} ms |");
-    println!("| freshness idle (endpoint moves → a review reflects it) | {:.2} s |", idle_fresh.as_secs_f64());
+    println!(
+        "| review (allowed CREATE) idle: median / p99 | {idle_median:.2} / {idle_p99:.2} ms |"
+    );
+    println!(
+        "| freshness idle (endpoint moves → a review reflects it) | {:.2} s |",
+        idle_fresh.as_secs_f64()
+    );
     for p in &phases {
         println!(
             "| under {:.0} pod {}/s: review median / p99 | {:.2} / {:.2} ms |",
             p.rate, p.name, p.median, p.p99
         );
-        println!("| under {}: freshness | {:.2} s |", p.name, p.fresh.as_secs_f64());
+        println!(
+            "| under {}: freshness | {:.2} s |",
+            p.name,
+            p.fresh.as_secs_f64()
+        );
         println!("| under {}: webhook CPU | {:.2} cores |", p.name, p.cpu);
         println!("| after {}: resident set | {} MB |", p.name, p.rss);
     }
