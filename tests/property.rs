@@ -526,7 +526,7 @@ fn patches_pass_keep_allowances_and_are_idempotent() {
         .cluster
         .pods()
         .iter()
-        .map(Endpoint::Pod)
+        .map(|p| Endpoint::Pod(p))
         .chain(
             ["192.168.49.2", "10.96.0.1", "8.8.8.8", "10.0.1.7"]
                 .iter()

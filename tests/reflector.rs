@@ -1,11 +1,12 @@
 //! The watchers' seam: a reflector fed from a stream of watch events (no API server) lists,
 //! applies and deletes as the events say, slims every object it stores, and pokes the view's
-//! rebuild on each event that changes what is stored — not on an update the slimming erases.
+//! rebuild on each event that changes what is stored — not on an update the slimming erases;
+//! the pod store, which keeps pods in the engine's form, likewise.
 
 use std::sync::Arc;
 
 use ignite_netpol::cluster::{
-    SlimPod, is_unchanged, reflect_stream,
+    PodStore, SlimPod, is_unchanged, reflect_pods, reflect_stream,
     slim::{strip_meta, strip_policy},
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -172,4 +173,117 @@ fn a_slimmed_pod_keeps_its_ips() {
         vec!["10.0.0.5".parse::<std::net::IpAddr>().expect("an IP")]
     );
     assert_eq!(info.ports.len(), 1);
+}
+
+/// `pod` under another name.
+fn named(name: &str, resource_version: &str, phase: &str, ip: &str, app: &str) -> SlimPod {
+    let mut p = pod(resource_version, phase, ip, app);
+    p.metadata.name = Some(name.to_string());
+    p
+}
+
+/// Waits, on the store's pokes (no clock), until `cond` holds.
+async fn until_pods(store: &PodStore, changed: &Notify, cond: impl Fn(&PodStore) -> bool) {
+    while !cond(store) {
+        changed.notified().await;
+    }
+}
+
+/// The live view's pod store keeps pods in the engine's form: a status-only update replaces
+/// nothing (the very same `Arc` stays, so views built before keep sharing it), a relabel and a
+/// deletion are changes, and an unreadable pod is left out.
+#[tokio::test]
+async fn the_pod_store_keeps_engine_pods_and_ignores_status_churn() {
+    let changed = Arc::new(Notify::new());
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let store = reflect_pods(rx, changed.clone());
+    let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
+    send(Event::Init);
+    send(Event::InitApply(pod(
+        "100", "Pending", "10.0.0.5", "ignite",
+    )));
+    send(Event::InitApply(named(
+        "web-0", "100", "Running", "10.0.0.6", "web",
+    )));
+    send(Event::InitDone);
+    store.wait_until_ready().await;
+    assert_eq!(store.len(), 2);
+    let ignite = store.get("cache-ns", "ignite-0").expect("listed");
+    assert_eq!(ignite.labels.get("app").map(String::as_str), Some("ignite"));
+    assert_eq!(
+        ignite.ips,
+        vec!["10.0.0.5".parse::<std::net::IpAddr>().expect("IP")]
+    );
+
+    // Status churn, then a marker pod: once the marker shows, the churn was handled.
+    send(Event::Apply(pod("101", "Running", "10.0.0.5", "ignite")));
+    send(Event::Apply(named(
+        "marker", "102", "Running", "10.0.0.7", "m",
+    )));
+    until_pods(&store, &changed, |s| s.get("cache-ns", "marker").is_some()).await;
+    let after = store.get("cache-ns", "ignite-0").expect("still there");
+    assert!(
+        Arc::ptr_eq(&ignite, &after),
+        "a status-only update replaces nothing"
+    );
+
+    // A relabel is a change; a deletion removes the pod.
+    send(Event::Apply(pod("103", "Running", "10.0.0.5", "cache")));
+    until_pods(&store, &changed, |s| {
+        s.get("cache-ns", "ignite-0")
+            .is_some_and(|p| p.labels.get("app").map(String::as_str) == Some("cache"))
+    })
+    .await;
+    send(Event::Delete(named(
+        "web-0", "104", "Running", "10.0.0.6", "web",
+    )));
+    until_pods(&store, &changed, |s| s.get("cache-ns", "web-0").is_none()).await;
+
+    // A pod whose IP cannot be read is left out, and a pod it replaces is gone with it.
+    send(Event::Apply(named(
+        "marker",
+        "105",
+        "Running",
+        "not-an-ip",
+        "m",
+    )));
+    until_pods(&store, &changed, |s| s.get("cache-ns", "marker").is_none()).await;
+    assert_eq!(store.len(), 1, "{:?}", store.state());
+}
+
+/// A relist (after a watch's history expired) replaces the store when complete: a pod gone
+/// from the list is gone, a new one is there, an unchanged one keeps its `Arc`.
+#[tokio::test]
+async fn a_relist_replaces_the_pod_store_and_keeps_unchanged_pods() {
+    let changed = Arc::new(Notify::new());
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let store = reflect_pods(rx, changed.clone());
+    let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
+    send(Event::Init);
+    send(Event::InitApply(pod(
+        "100", "Running", "10.0.0.5", "ignite",
+    )));
+    send(Event::InitApply(named(
+        "old", "100", "Running", "10.0.0.8", "web",
+    )));
+    send(Event::InitDone);
+    store.wait_until_ready().await;
+    let ignite = store.get("cache-ns", "ignite-0").expect("listed");
+
+    send(Event::Init);
+    send(Event::InitApply(pod(
+        "200", "Running", "10.0.0.5", "ignite",
+    )));
+    send(Event::InitApply(named(
+        "new", "200", "Running", "10.0.0.9", "web",
+    )));
+    send(Event::InitDone);
+    until_pods(&store, &changed, |s| s.get("cache-ns", "new").is_some()).await;
+    assert!(store.get("cache-ns", "old").is_none(), "not in the relist");
+    let kept = store.get("cache-ns", "ignite-0").expect("relisted");
+    assert!(
+        Arc::ptr_eq(&ignite, &kept),
+        "an unchanged pod is shared, not copied"
+    );
+    assert_eq!(store.len(), 2);
 }

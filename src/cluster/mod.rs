@@ -10,6 +10,7 @@
 //! `/readyz` stays false until every reflector has listed once. Watches that fail reconnect with
 //! backoff; a lost watch never ends the process.
 
+pub mod pods;
 pub mod reconcile;
 pub mod slim;
 pub mod tiers;
@@ -26,6 +27,7 @@ use k8s_openapi::api::{
 use kube::{Api, Client};
 use tokio::sync::Notify;
 
+pub use pods::{PodStore, reflect_pods};
 use reconcile::{ReconcileMetrics, ReconcileMode, Reconciler};
 pub use slim::SlimPod;
 use slim::{strip_meta, strip_policy};

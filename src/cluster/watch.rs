@@ -26,7 +26,7 @@ use crate::{
 #[derive(Clone)]
 pub struct Stores {
     pub namespaces: Store<Namespace>,
-    pub pods: Store<SlimPod>,
+    pub pods: super::pods::PodStore,
     pub policies: Store<NetworkPolicy>,
     /// Services of the namespaces where DNS Services live: the configured one's and those of the
     /// well-known ones (kube-system, openshift-dns), so a DNS Service under another name is found.
@@ -51,20 +51,9 @@ impl Stores {
         );
     }
 
-    /// The pods now in the store, in the engine's form; a pod that cannot be read is skipped
-    /// with a warning rather than failing the whole view.
-    pub fn pod_infos(&self) -> Vec<crate::policy::PodInfo> {
-        self.pods
-            .state()
-            .iter()
-            .filter_map(|p| match p.info() {
-                Ok(info) => Some(info),
-                Err(error) => {
-                    tracing::warn!(namespace = ?p.metadata.namespace, name = ?p.metadata.name, %error, "Skipping unreadable pod");
-                    None
-                }
-            })
-            .collect()
+    /// The pods now in the store, in the engine's form (shared, not copied).
+    pub fn pod_infos(&self) -> Vec<Arc<crate::policy::PodInfo>> {
+        self.pods.state()
     }
 
     /// The engine's environment from the stores.
@@ -240,10 +229,12 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             |n: &mut Namespace| strip_meta(&mut n.metadata, false),
             changed.clone(),
         ),
-        pods: reflect(
-            Api::<SlimPod>::all(client.clone()),
-            watcher::Config::default(),
-            |p: &mut SlimPod| strip_meta(&mut p.metadata, false),
+        pods: super::pods::reflect_pods(
+            watcher(
+                Api::<SlimPod>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .default_backoff(),
             changed.clone(),
         ),
         policies: reflect(

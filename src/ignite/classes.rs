@@ -178,7 +178,7 @@ mod tests {
             "spec": {"podSelector": {"matchLabels": {"role": "node"}}, "policyTypes": ["Egress"]}
         }))
         .expect("policy");
-        let cluster = Cluster::from_parts(&[], Vec::new(), &[np]).expect("cluster");
+        let cluster = Cluster::from_parts(&[], Vec::<PodInfo>::new(), &[np]).expect("cluster");
         let pods = [
             pod("b-0", "server", "z1"),
             pod("a-0", "node", "z1"),

@@ -442,8 +442,8 @@ fn egress_probing(
     // reached whole or not at all (its members share what the peers look at), so classing
     // only the reachable pods gives the same classes.
     let dest_pods: Vec<&PodInfo> = match &reach {
-        None => cluster.pods().iter().collect(),
-        Some(r) => r.pods.iter().map(|&i| &cluster.pods()[i]).collect(),
+        None => cluster.pods().iter().map(|p| &**p).collect(),
+        Some(r) => r.pods.iter().map(|&i| &*cluster.pods()[i]).collect(),
     };
     let pod_classes = classes(view, &[namespace], &dest_pods);
     // Addresses and ports the rules name.

@@ -10,7 +10,7 @@ use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
     net::IpAddr,
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
 };
 
 use k8s_openapi::api::{
@@ -86,7 +86,8 @@ pub struct ObjectError {
 #[derive(Debug, Default)]
 pub struct Cluster {
     namespaces: HashMap<String, NamespaceInfo>,
-    pods: Vec<PodInfo>,
+    /// Shared with the live view's pod store: a view costs a pointer per pod, not a copy.
+    pods: Vec<Arc<PodInfo>>,
     pods_by_namespace: HashMap<String, HashMap<String, usize>>,
     policies: HashMap<String, NamespacePolicies>,
     /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
@@ -135,10 +136,10 @@ impl Cluster {
     }
 
     /// Builds the model from pods already in the engine's form (the live view converts them as
-    /// it goes, so full Pod objects never pile up).
-    pub fn from_parts(
+    /// it goes, so full Pod objects never pile up, and shares them: `Arc<PodInfo>`).
+    pub fn from_parts<P: Into<Arc<PodInfo>>>(
         namespaces: &[Namespace],
-        pods: Vec<PodInfo>,
+        pods: impl IntoIterator<Item = P>,
         policies: &[NetworkPolicy],
     ) -> Result<Self, ObjectError> {
         let mut cluster = Self::default();
@@ -147,7 +148,7 @@ impl Cluster {
             cluster.namespaces.insert(info.name.clone(), info);
         }
         for pod in pods {
-            cluster.insert_pod(pod);
+            cluster.insert_pod(pod.into());
         }
         for np in policies {
             let policy = Policy::compile(np).map_err(|error| ObjectError {
@@ -181,7 +182,7 @@ impl Cluster {
         self.pods_by_label = by_label;
     }
 
-    fn insert_pod(&mut self, pod: PodInfo) {
+    fn insert_pod(&mut self, pod: Arc<PodInfo>) {
         self.namespaces
             .entry(pod.namespace.clone())
             .or_insert_with(|| NamespaceInfo::named(&pod.namespace));
@@ -331,11 +332,11 @@ impl Cluster {
             .flat_map(|m| m.values().copied())
             .collect();
         idx.sort_unstable();
-        idx.into_iter().map(|i| &self.pods[i])
+        idx.into_iter().map(|i| &*self.pods[i])
     }
 
     /// All pods.
-    pub fn pods(&self) -> &[PodInfo] {
+    pub fn pods(&self) -> &[Arc<PodInfo>] {
         &self.pods
     }
 
