@@ -129,9 +129,9 @@ pub fn find(
                         if let Some(ip) = block.single_address()
                             && let Some(pod) = view
                                 .cluster
-                                .pods()
-                                .iter()
-                                .find(|p| !p.host_network && p.ips.contains(&ip))
+                                .pods_between(ip, ip)
+                                .map(|i| &view.cluster.pods()[i])
+                                .find(|p| !p.host_network)
                         {
                             push(format!(
                                 "{at}: ipBlock {} is the IP of pod {}/{}; pod IPs change when pods restart: select the pod with podSelector",
