@@ -49,7 +49,7 @@ pub async fn run<F, Fut>(
     mut on_view: F,
     release_memory: impl Fn() + Clone + Send + 'static,
 ) where
-    F: FnMut(Arc<Environment>, Arc<ClusterSnapshot>) -> Fut,
+    F: FnMut(Arc<Environment>, reconcile::Policies) -> Fut,
     Fut: Future<Output = ()>,
 {
     let changed = Arc::new(Notify::new());
@@ -83,19 +83,17 @@ pub async fn run<F, Fut>(
             let (stores, cfg) = (stores.clone(), cfg.clone());
             builder
                 .run(move || {
-                    let snapshot = stores.snapshot();
-                    let env = stores.environment(&snapshot, &cfg);
-                    (Arc::new(snapshot), env.map(Arc::new))
+                    let policies = stores.policies();
+                    let env = stores.environment(&stores.snapshot(), &policies, &cfg);
+                    (policies, env.map(Arc::new))
                 })
                 .await
         };
         match built {
-            Some((snapshot, Ok(env))) => {
+            Some((policies, Ok(env))) => {
                 set_view(env.clone());
                 retired.extend(current.replace(env.clone()));
-                on_view(env, snapshot.clone()).await;
-                // The snapshot is freed where it was built.
-                builder.run(move || drop(snapshot)).await;
+                on_view(env, policies).await;
             }
             Some((_, Err(error))) => {
                 tracing::error!(%error, "Cannot build the cluster view; keeping the previous one")
@@ -208,9 +206,9 @@ pub async fn run_live(
         cfg,
         settle,
         set_view,
-        move |env, snapshot| {
+        move |env, policies| {
             let reconciler = reconciler.clone();
-            async move { reconciler.lock().await.on_view(env, snapshot).await }
+            async move { reconciler.lock().await.on_view(env, policies).await }
         },
         release_memory,
     )

@@ -29,8 +29,10 @@ use prometheus_client::{
 use crate::{
     audit::{AuditRecord, AuditSink},
     ignite::{Compiled, Environment, Mode, flows::FlowKind, refresh, report, scope},
-    snapshot::ClusterSnapshot,
 };
+
+/// The NetworkPolicies a view was built from, shared with the watcher's store.
+pub type Policies = Arc<[Arc<NetworkPolicy>]>;
 
 /// What the reconciler does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,25 +155,25 @@ impl Reconciler {
     /// Reacts to a new view — unless nothing that an Ignite namespace's verdicts read has
     /// changed since the last view judged in full ([`relevance`]). The judging runs on a
     /// blocking thread, off the threads that answer reviews.
-    pub async fn on_view(&mut self, env: Arc<Environment>, snapshot: Arc<ClusterSnapshot>) {
+    pub async fn on_view(&mut self, env: Arc<Environment>, policies: Policies) {
         if self.mode == ReconcileMode::Off {
             return;
         }
         let judged = {
-            let (env, snapshot, cfg, mode, last) = (
+            let (env, policies, cfg, mode, last) = (
                 env.clone(),
-                snapshot.clone(),
+                policies.clone(),
                 self.cfg.clone(),
                 self.mode,
                 self.judged,
             );
             tokio::task::spawn_blocking(move || {
-                let digest = relevance(&env, &snapshot, &cfg);
+                let digest = relevance(&env, &policies, &cfg);
                 if last == Some(digest) {
                     return (digest, None);
                 }
                 let stale = if mode == ReconcileMode::Update {
-                    stale_managed(&env, &snapshot, &cfg)
+                    stale_managed(&env, &policies, &cfg)
                 } else {
                     Vec::new()
                 };
@@ -202,7 +204,7 @@ impl Reconciler {
         // itself brings one), not reported cut off for the problem that was just fixed.
         reports.retain(|r| !rewritten.contains(&r.namespace));
         self.metrics.set_cut_off(&report::cut_off_by_flow(&reports));
-        self.publish_events(&reports, &snapshot).await;
+        self.publish_events(&reports, &policies).await;
         self.metrics.runs.inc();
         // A rewrite that did not land is tried again on the next view, whatever it changes.
         self.judged = settled.then_some(digest);
@@ -213,7 +215,7 @@ impl Reconciler {
     async fn publish_events(
         &mut self,
         reports: &[report::NamespaceReport],
-        snapshot: &ClusterSnapshot,
+        policies: &[Arc<NetworkPolicy>],
     ) {
         let mut current: HashMap<(String, String), String> = HashMap::new();
         for r in reports.iter().filter(|r| r.broken()) {
@@ -228,9 +230,12 @@ impl Reconciler {
             let offending = r.offending_policies();
             let name_of = |p: &String| p.rsplit('/').next().unwrap_or(p).to_string();
             let managed = offending.iter().map(name_of).find(|name| {
-                snapshot
-                    .network_policies
-                    .get(&r.namespace, name)
+                policies
+                    .iter()
+                    .find(|np| {
+                        np.metadata.namespace.as_deref() == Some(r.namespace.as_str())
+                            && np.metadata.name.as_deref() == Some(name.as_str())
+                    })
                     .and_then(|np| np.metadata.annotations.as_ref())
                     .is_some_and(|a| a.contains_key(crate::ignite::patch::MANAGED_RULES_ANNOTATION))
             });
@@ -325,7 +330,7 @@ impl Reconciler {
 /// incomplete (rules rebuilt from a view that lacks a target would drop what it lacks).
 fn stale_managed(
     env: &Environment,
-    snapshot: &ClusterSnapshot,
+    policies: &[Arc<NetworkPolicy>],
     cfg: &Compiled,
 ) -> Vec<NetworkPolicy> {
     if env.is_incomplete() {
@@ -334,7 +339,7 @@ fn stale_managed(
     }
     let mut in_scope: HashMap<&str, bool> = HashMap::new();
     let mut out = Vec::new();
-    for np in snapshot.network_policies.as_slice() {
+    for np in policies {
         let namespace = np.metadata.namespace.as_deref().unwrap_or_default();
         let judged = *in_scope.entry(namespace).or_insert_with(|| {
             let has_ignite = !scope::ignite_pods(&env.cluster, cfg, namespace).is_empty();
@@ -342,7 +347,7 @@ fn stale_managed(
             mode != Mode::Off
         });
         if judged && refresh::refresh_managed(np, env, cfg).is_some() {
-            out.push(np.clone());
+            out.push((**np).clone());
         }
     }
     out
@@ -355,7 +360,7 @@ fn stale_managed(
 /// addresses are nodes'); the resolved API server and DNS targets; the cluster-wide policies
 /// and Nodes. A change elsewhere — a pod or a policy of an application namespace — leaves it
 /// as it was, and the reconciler does not judge the view again.
-pub fn relevance(env: &Environment, snapshot: &ClusterSnapshot, cfg: &Compiled) -> u64 {
+pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compiled) -> u64 {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let cluster = &env.cluster;
     let mut h = DefaultHasher::new();
@@ -386,12 +391,10 @@ pub fn relevance(env: &Environment, snapshot: &ClusterSnapshot, cfg: &Compiled) 
         parts.extend(cluster.pods_in(ns).map(|pod| format!("{pod:?}")));
     }
     parts.extend(
-        snapshot
-            .network_policies
-            .as_slice()
+        policies
             .iter()
             .filter(|np| relevant.contains(np.metadata.namespace.as_deref().unwrap_or_default()))
-            .map(|np| serde_json::to_string(np).unwrap_or_default()),
+            .map(|np| serde_json::to_string(&**np).unwrap_or_default()),
     );
     parts.extend(cluster.nodes().map(|node| format!("{node:?}")));
     parts.extend(

@@ -60,12 +60,13 @@ impl Stores {
     pub fn environment(
         &self,
         snapshot: &ClusterSnapshot,
+        policies: &[Arc<NetworkPolicy>],
         cfg: &Compiled,
     ) -> Result<Environment, crate::policy::ObjectError> {
         let cluster = crate::policy::Cluster::from_parts(
             snapshot.namespaces.as_slice(),
             self.pod_infos(),
-            snapshot.network_policies.as_slice(),
+            policies.iter().map(|np| &**np),
         )?;
         let mut cluster = cluster;
         add_tiers(snapshot, &mut cluster);
@@ -76,14 +77,17 @@ impl Stores {
         Ok(Environment::new(cluster, objects, cfg))
     }
 
-    /// The objects now in the stores but pods, as a snapshot.
+    /// The NetworkPolicies now in the store, shared with it (not copied).
+    pub fn policies(&self) -> super::reconcile::Policies {
+        self.policies.state().into()
+    }
+
+    /// The objects now in the stores but pods and NetworkPolicies (see [`Stores::policies`]),
+    /// as a snapshot.
     pub fn snapshot(&self) -> ClusterSnapshot {
         let mut s = ClusterSnapshot::default();
         for o in self.namespaces.state() {
             s.namespaces.upsert((*o).clone());
-        }
-        for o in self.policies.state() {
-            s.network_policies.upsert((*o).clone());
         }
         for o in self
             .dns_services

@@ -8,7 +8,6 @@
 
 use std::{
     collections::HashMap,
-    hash::{DefaultHasher, Hash, Hasher},
     net::IpAddr,
     sync::{Arc, OnceLock},
 };
@@ -137,10 +136,10 @@ impl Cluster {
 
     /// Builds the model from pods already in the engine's form (the live view converts them as
     /// it goes, so full Pod objects never pile up, and shares them: `Arc<PodInfo>`).
-    pub fn from_parts<P: Into<Arc<PodInfo>>>(
+    pub fn from_parts<'a, P: Into<Arc<PodInfo>>>(
         namespaces: &[Namespace],
         pods: impl IntoIterator<Item = P>,
-        policies: &[NetworkPolicy],
+        policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     ) -> Result<Self, ObjectError> {
         let mut cluster = Self::default();
         for ns in namespaces {
@@ -183,13 +182,18 @@ impl Cluster {
     }
 
     fn insert_pod(&mut self, pod: Arc<PodInfo>) {
-        self.namespaces
-            .entry(pod.namespace.clone())
-            .or_insert_with(|| NamespaceInfo::named(&pod.namespace));
-        let by_name = self
-            .pods_by_namespace
-            .entry(pod.namespace.clone())
-            .or_default();
+        // Looked up before inserting: a namespace's name is copied once, not once per pod.
+        if !self.namespaces.contains_key(&pod.namespace) {
+            let info = NamespaceInfo::named(&pod.namespace);
+            self.namespaces.insert(pod.namespace.clone(), info);
+        }
+        if !self.pods_by_namespace.contains_key(&pod.namespace) {
+            self.pods_by_namespace
+                .insert(pod.namespace.clone(), HashMap::new());
+        }
+        let Some(by_name) = self.pods_by_namespace.get_mut(&pod.namespace) else {
+            return;
+        };
         match by_name.get(&pod.name) {
             Some(&i) => self.pods[i] = pod,
             None => {
@@ -351,10 +355,15 @@ impl Cluster {
     }
 }
 
+/// FNV-1a over `key`, a separator no label contains, and `value`: a rebuild hashes every label
+/// of every pod, and a hit is checked against the labels anyway, so speed beats SipHash here.
 fn label_hash(key: &str, value: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    (key, value).hash(&mut h);
-    h.finish()
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain([0xff]).chain(value.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+    }
+    h
 }
 
 impl NamespaceInfo {
