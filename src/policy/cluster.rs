@@ -87,7 +87,7 @@ pub struct Cluster {
     namespaces: HashMap<String, NamespaceInfo>,
     /// Shared with the live view's pod store: a view costs a pointer per pod, not a copy.
     pods: Vec<Arc<PodInfo>>,
-    pods_by_namespace: HashMap<String, HashMap<String, usize>>,
+    pods_by_namespace: HashMap<String, NamespacePods>,
     policies: HashMap<String, NamespacePolicies>,
     /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
     cluster_policies: Vec<ClusterPolicy>,
@@ -99,6 +99,14 @@ pub struct Cluster {
     pods_by_label: Vec<(u64, u32)>,
     /// Every node address, sorted; built on first use (nodes are added one by one).
     node_ips: OnceLock<Vec<IpAddr>>,
+}
+
+/// The pods of one namespace, as indexes into [`Cluster::pods`]: in load order, and sorted by
+/// name for lookups (8 bytes a pod; no name is copied).
+#[derive(Debug, Default)]
+struct NamespacePods {
+    order: Vec<u32>,
+    by_name: Vec<u32>,
 }
 
 /// The policies of one namespace with an index from a required label to the policies that
@@ -146,9 +154,7 @@ impl Cluster {
             let info = namespace_info(ns);
             cluster.namespaces.insert(info.name.clone(), info);
         }
-        for pod in pods {
-            cluster.insert_pod(pod.into());
-        }
+        cluster.insert_pods(pods.into_iter().map(Into::into).collect());
         for np in policies {
             let policy = Policy::compile(np).map_err(|error| ObjectError {
                 kind: "NetworkPolicy",
@@ -181,25 +187,47 @@ impl Cluster {
         self.pods_by_label = by_label;
     }
 
-    fn insert_pod(&mut self, pod: Arc<PodInfo>) {
-        // Looked up before inserting: a namespace's name is copied once, not once per pod.
-        if !self.namespaces.contains_key(&pod.namespace) {
-            let info = NamespaceInfo::named(&pod.namespace);
-            self.namespaces.insert(pod.namespace.clone(), info);
-        }
-        if !self.pods_by_namespace.contains_key(&pod.namespace) {
-            self.pods_by_namespace
-                .insert(pod.namespace.clone(), HashMap::new());
-        }
-        let Some(by_name) = self.pods_by_namespace.get_mut(&pod.namespace) else {
-            return;
-        };
-        match by_name.get(&pod.name) {
-            Some(&i) => self.pods[i] = pod,
-            None => {
-                by_name.insert(pod.name.clone(), self.pods.len());
-                self.pods.push(pod);
+    /// Adds the pods; a pod listed twice (same namespace and name) takes the place of the first.
+    fn insert_pods(&mut self, all: Vec<Arc<PodInfo>>) {
+        let mut kept: Vec<usize> = Vec::with_capacity(all.len());
+        {
+            let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(all.len());
+            for (j, pod) in all.iter().enumerate() {
+                match seen.get(&(pod.namespace.as_str(), pod.name.as_str())) {
+                    Some(&slot) => kept[slot] = j,
+                    None => {
+                        seen.insert((&pod.namespace, &pod.name), kept.len());
+                        kept.push(j);
+                    }
+                }
             }
+        }
+        self.pods = kept.iter().map(|&j| all[j].clone()).collect();
+        drop(all);
+        for (i, pod) in self.pods.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            // Looked up before inserting: a namespace's name is copied once, not once per pod.
+            if !self.namespaces.contains_key(&pod.namespace) {
+                let info = NamespaceInfo::named(&pod.namespace);
+                self.namespaces.insert(pod.namespace.clone(), info);
+            }
+            match self.pods_by_namespace.get_mut(&pod.namespace) {
+                Some(pods) => pods.order.push(i),
+                None => {
+                    let pods = NamespacePods {
+                        order: vec![i],
+                        by_name: Vec::new(),
+                    };
+                    self.pods_by_namespace.insert(pod.namespace.clone(), pods);
+                }
+            }
+        }
+        let all = &self.pods;
+        for pods in self.pods_by_namespace.values_mut() {
+            pods.order.shrink_to_fit();
+            pods.by_name = pods.order.clone();
+            pods.by_name
+                .sort_unstable_by(|&a, &b| all[a as usize].name.cmp(&all[b as usize].name));
         }
     }
 
@@ -293,7 +321,7 @@ impl Cluster {
         self.pods_by_namespace
             .get(namespace)
             .into_iter()
-            .flat_map(|m| m.values().copied())
+            .flat_map(|m| m.order.iter().map(|&i| i as usize))
     }
 
     /// The cluster policies of a tier, in evaluation order.
@@ -323,20 +351,19 @@ impl Cluster {
 
     /// A pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodInfo> {
-        let i = *self.pods_by_namespace.get(namespace)?.get(name)?;
-        Some(&self.pods[i])
+        let by_name = &self.pods_by_namespace.get(namespace)?.by_name;
+        let at = by_name
+            .binary_search_by(|&i| self.pods[i as usize].name.as_str().cmp(name))
+            .ok()?;
+        Some(&self.pods[by_name[at] as usize])
     }
 
     /// The pods of a namespace, in the order they were loaded.
     pub fn pods_in<'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a PodInfo> + 'a {
-        let mut idx: Vec<usize> = self
-            .pods_by_namespace
+        self.pods_by_namespace
             .get(namespace)
             .into_iter()
-            .flat_map(|m| m.values().copied())
-            .collect();
-        idx.sort_unstable();
-        idx.into_iter().map(|i| &*self.pods[i])
+            .flat_map(|m| m.order.iter().map(|&i| &*self.pods[i as usize]))
     }
 
     /// All pods.
