@@ -5,11 +5,12 @@
 //! `managedFields`) changes nothing and pokes nothing.
 
 use std::{
-    collections::HashMap,
+    hash::{BuildHasher, RandomState},
     sync::{Arc, PoisonError, RwLock},
 };
 
 use futures::{Stream, StreamExt};
+use hashbrown::{HashTable, hash_table::Entry};
 use kube::runtime::watcher;
 use tokio::sync::{Notify, watch};
 
@@ -18,10 +19,77 @@ use crate::policy::PodInfo;
 
 type Key = (String, String);
 
+/// Pods by namespace and name. The table holds only the pointers — a pod is found by the
+/// namespace and name it carries — so the store adds ~10 bytes a pod, not a copied key.
+#[derive(Default)]
+struct Pods {
+    table: HashTable<Arc<PodInfo>>,
+    hasher: RandomState,
+}
+
+impl Pods {
+    fn hash(hasher: &RandomState, namespace: &str, name: &str) -> u64 {
+        hasher.hash_one((namespace, name))
+    }
+
+    fn get(&self, namespace: &str, name: &str) -> Option<&Arc<PodInfo>> {
+        self.table
+            .find(Self::hash(&self.hasher, namespace, name), |p| {
+                p.namespace == namespace && p.name == name
+            })
+    }
+
+    /// Stores `pod`, replacing the one of its namespace and name; whether anything changed.
+    fn upsert(&mut self, pod: PodInfo) -> bool {
+        let Self { table, hasher } = self;
+        let h = Self::hash(hasher, &pod.namespace, &pod.name);
+        match table.entry(
+            h,
+            |p| p.namespace == pod.namespace && p.name == pod.name,
+            |p| Self::hash(hasher, &p.namespace, &p.name),
+        ) {
+            Entry::Occupied(e) if **e.get() == pod => false,
+            Entry::Occupied(mut e) => {
+                *e.get_mut() = Arc::new(pod);
+                true
+            }
+            Entry::Vacant(e) => {
+                e.insert(Arc::new(pod));
+                true
+            }
+        }
+    }
+
+    /// Stores `pod` as it is (a relist's), replacing the one of its namespace and name.
+    fn insert(&mut self, pod: Arc<PodInfo>) {
+        let Self { table, hasher } = self;
+        let h = Self::hash(hasher, &pod.namespace, &pod.name);
+        match table.entry(
+            h,
+            |p| p.namespace == pod.namespace && p.name == pod.name,
+            |p| Self::hash(hasher, &p.namespace, &p.name),
+        ) {
+            Entry::Occupied(mut e) => *e.get_mut() = pod,
+            Entry::Vacant(e) => {
+                e.insert(pod);
+            }
+        }
+    }
+
+    /// Removes the pod of `namespace` and `name`; whether there was one.
+    fn remove(&mut self, namespace: &str, name: &str) -> bool {
+        let h = Self::hash(&self.hasher, namespace, name);
+        self.table
+            .find_entry(h, |p| p.namespace == namespace && p.name == name)
+            .map(|e| e.remove())
+            .is_ok()
+    }
+}
+
 /// The pods of the cluster, by namespace and name.
 #[derive(Clone)]
 pub struct PodStore {
-    pods: Arc<RwLock<HashMap<Key, Arc<PodInfo>>>>,
+    pods: Arc<RwLock<Pods>>,
     ready: watch::Receiver<bool>,
 }
 
@@ -34,19 +102,17 @@ impl PodStore {
 
     /// Every pod now stored, in no particular order (pointers: the pods are not copied).
     pub fn state(&self) -> Vec<Arc<PodInfo>> {
-        self.read().values().cloned().collect()
+        self.read().table.iter().cloned().collect()
     }
 
     /// A pod by namespace and name.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<PodInfo>> {
-        self.read()
-            .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
+        self.read().get(namespace, name).cloned()
     }
 
     /// How many pods are stored.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().table.len()
     }
 
     /// Whether no pod is stored.
@@ -54,8 +120,9 @@ impl PodStore {
         self.len() == 0
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Key, Arc<PodInfo>>> {
-        // A writer that panicked left a whole map behind (inserts and removes are single steps).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Pods> {
+        // A writer that panicked left a whole table behind (inserts and removes are single
+        // steps).
         self.pods.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -96,46 +163,37 @@ where
     let pods = store.pods.clone();
     tokio::spawn(async move {
         let mut events = std::pin::pin!(events);
-        let mut relist: Option<HashMap<Key, Arc<PodInfo>>> = None;
+        let mut relist: Option<Pods> = None;
         while let Some(event) = events.next().await {
+            let write = || pods.write().unwrap_or_else(PoisonError::into_inner);
             let news = match event {
-                Ok(watcher::Event::Apply(pod)) => {
-                    let (key, info) = convert(&pod);
-                    let mut map = pods.write().unwrap_or_else(PoisonError::into_inner);
-                    match info {
-                        Some(info) if map.get(&key).is_some_and(|old| **old == info) => false,
-                        Some(info) => {
-                            map.insert(key, Arc::new(info));
-                            true
-                        }
-                        None => map.remove(&key).is_some(),
-                    }
+                Ok(watcher::Event::Apply(pod)) => match convert(&pod) {
+                    (_, Some(info)) => write().upsert(info),
+                    ((namespace, name), None) => write().remove(&namespace, &name),
+                },
+                Ok(watcher::Event::Delete(pod)) => {
+                    let (namespace, name) = key(&pod);
+                    write().remove(&namespace, &name)
                 }
-                Ok(watcher::Event::Delete(pod)) => pods
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&key(&pod))
-                    .is_some(),
                 Ok(watcher::Event::Init) => {
-                    relist = Some(HashMap::new());
+                    relist = Some(Pods::default());
                     false
                 }
                 Ok(watcher::Event::InitApply(pod)) => {
-                    let (key, info) = convert(&pod);
-                    if let (Some(info), Some(relist)) = (info, relist.as_mut()) {
+                    if let ((_, Some(info)), Some(relist)) = (convert(&pod), relist.as_mut()) {
                         let kept = pods
                             .read()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .get(&key)
+                            .get(&info.namespace, &info.name)
                             .filter(|old| ***old == info)
                             .cloned();
-                        relist.insert(key, kept.unwrap_or_else(|| Arc::new(info)));
+                        relist.insert(kept.unwrap_or_else(|| Arc::new(info)));
                     }
                     false
                 }
                 Ok(watcher::Event::InitDone) => {
                     if let Some(listed) = relist.take() {
-                        *pods.write().unwrap_or_else(PoisonError::into_inner) = listed;
+                        *write() = listed;
                     }
                     let _ = ready_tx.send(true);
                     // A list always counts, as in the other stores.
