@@ -601,7 +601,8 @@ pub fn stand_in(cfg: &Compiled, namespace: &str) -> PodInfo {
     let labels: Labels = cfg.config.ignite_pods[0]
         .match_labels
         .clone()
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into();
     let mut ports = Vec::new();
     for port in cfg.config.peer_ports() {
         ports.push(crate::policy::ContainerPort {

@@ -153,7 +153,7 @@ pub(super) fn resolve_dns(
     let pods: Vec<&PodInfo> = if t.pod_labels.is_empty() {
         Vec::new()
     } else {
-        let selector = Selector::from_labels(&t.pod_labels);
+        let selector = Selector::from_labels(&t.pod_labels.clone().into());
         cluster
             .pods_in(&t.namespace)
             .filter(|p| selector.matches(&p.labels))

@@ -63,7 +63,7 @@ impl NodeInfo {
             .collect();
         Self {
             name: node.metadata.name.clone().unwrap_or_default(),
-            labels: node.metadata.labels.clone().unwrap_or_default(),
+            labels: node.metadata.labels.clone().unwrap_or_default().into(),
             addresses,
         }
     }
@@ -473,7 +473,10 @@ fn namespace_info(ns: &Namespace) -> NamespaceInfo {
     labels
         .entry(NAMESPACE_NAME_LABEL.to_string())
         .or_insert_with(|| name.clone());
-    NamespaceInfo { name, labels }
+    NamespaceInfo {
+        name,
+        labels: labels.into(),
+    }
 }
 
 impl PodInfo {
@@ -545,7 +548,7 @@ impl PodInfo {
         Ok(PodInfo {
             namespace,
             name,
-            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            labels: pod.metadata.labels.clone().unwrap_or_default().into(),
             ips,
             host_network,
             ports,

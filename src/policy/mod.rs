@@ -9,6 +9,7 @@ mod cluster;
 mod compile;
 mod eval;
 mod ipblock;
+mod labels;
 pub(crate) mod port;
 mod selector;
 pub mod tier;
@@ -22,8 +23,9 @@ pub use eval::{
     SideStatus, TierRuleRef, Verdict, View, peer_matches, rule_allows,
 };
 pub use ipblock::{IpBlock, parse_cidr};
+pub use labels::Labels;
 pub use port::{ContainerPort, PortMatch, Protocol, RulePort, UnknownProtocol, validate_port_name};
-pub use selector::{Labels, Selector};
+pub use selector::Selector;
 pub use tier::{Action, ClusterPolicy, Tier};
 
 /// A field path built lazily, so compiling a valid object formats nothing:

@@ -4,16 +4,13 @@
 //! object. A selector is compiled once, when its policy is compiled, so an unknown operator or a
 //! malformed expression is reported with the field that holds it and never reaches evaluation.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use std::fmt;
 
 use super::{FieldError, Sub};
 
-/// The labels of a pod or namespace.
-pub type Labels = BTreeMap<String, String>;
+pub use super::labels::Labels;
 
 /// A compiled label selector.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -222,7 +219,7 @@ mod tests {
 
     fn selector(ml: &[(&str, &str)], exprs: Vec<LabelSelectorRequirement>) -> Selector {
         let raw = LabelSelector {
-            match_labels: (!ml.is_empty()).then(|| labels(ml)),
+            match_labels: (!ml.is_empty()).then(|| labels(ml).into_iter().collect()),
             match_expressions: (!exprs.is_empty()).then_some(exprs),
         };
         Selector::compile(&raw, &"spec.podSelector").expect("test selector must compile")
