@@ -182,7 +182,8 @@ pub struct ServeSourceArgs {
     #[arg(long, env = "IGNITE_NETPOL_ON_UNSYNCED", default_value = "deny")]
     pub on_unsynced: OnUnsynced,
 
-    /// With the live view: how long a burst of changes may last before the view is rebuilt.
+    /// With the live view: while changes keep coming, how long a burst of them is coalesced
+    /// into one rebuild (the first change after a quiet spell is built at once).
     #[arg(long, env = "IGNITE_NETPOL_SETTLE", default_value = "500ms", value_parser = parse_duration)]
     pub settle: Duration,
 }

@@ -40,7 +40,7 @@ use crate::{
 };
 
 /// Keeps `set_view` fed with a current environment: once synced, and after every burst of
-/// changes (coalesced over `settle`). `on_view` runs after each swap (the reconciler).
+/// changes (the first change after a quiet spell at once, then coalesced over `settle`). `on_view` runs after each swap (the reconciler).
 pub async fn run<F, Fut>(
     client: Client,
     cfg: Compiled,
@@ -106,6 +106,7 @@ pub async fn run<F, Fut>(
         // What the watchers decoded and let go of since, on this thread's heap.
         release_memory();
         tracing::debug!("View rebuilt");
+        let built_at = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = changed.notified() => break,
@@ -115,8 +116,11 @@ pub async fn run<F, Fut>(
                 }
             }
         }
-        // Coalesce a burst of watch events into one rebuild.
-        tokio::time::sleep(settle).await;
+        // The first change after a quiet spell is built at once; while changes keep coming,
+        // a burst of them is coalesced into one rebuild per `settle`.
+        if built_at.elapsed() < settle {
+            tokio::time::sleep(settle).await;
+        }
     }
 }
 
