@@ -34,8 +34,9 @@ use super::{
     scope,
 };
 use crate::policy::{
-    Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer, PodInfo,
-    PortMatch, Protocol, View, rule_allows, tier::TierPeer,
+    Cluster, Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer,
+    PodInfo, Policy, PortMatch, Protocol, Selector, View, peer_matches, rule_allows,
+    tier::TierPeer,
 };
 
 /// The internet, as probed: well-known public resolvers, reached by any rule that opens the
@@ -761,54 +762,7 @@ impl<'c> Reach<'c> {
                                 reach.blocks.push(b);
                             }
                             Peer::Pods { namespaces, pods } => {
-                                let in_scope = |ns: &str| match namespaces {
-                                    NamespaceScope::Own => ns == policy.namespace,
-                                    NamespaceScope::Matching(sel) => {
-                                        sel.is_everything()
-                                            || cluster
-                                                .namespace(ns)
-                                                .is_some_and(|n| sel.matches(&n.labels))
-                                    }
-                                };
-                                let matches = |i: &usize| {
-                                    let p = &cluster.pods()[*i];
-                                    !p.host_network
-                                        && pods.matches(&p.labels)
-                                        && in_scope(&p.namespace)
-                                };
-                                match (namespaces, pods.anchor()) {
-                                    (NamespaceScope::Own, _) => reach.pods.extend(
-                                        cluster.pod_indexes_in(&policy.namespace).filter(matches),
-                                    ),
-                                    (_, Some(pairs)) => {
-                                        for (k, v) in pairs {
-                                            reach.pods.extend(
-                                                cluster.pods_labelled(k, v).filter(matches),
-                                            );
-                                        }
-                                    }
-                                    (_, None) => {
-                                        for ns in cluster.namespaces().filter(|n| in_scope(&n.name))
-                                        {
-                                            reach.pods.extend(
-                                                cluster.pod_indexes_in(&ns.name).filter(matches),
-                                            );
-                                        }
-                                    }
-                                }
-                                if pods.matches(&unlabelled) {
-                                    match namespaces {
-                                        NamespaceScope::Own => {
-                                            reach.stand_ins.insert(policy.namespace.as_str());
-                                        }
-                                        NamespaceScope::Matching(_) => reach.stand_ins.extend(
-                                            cluster
-                                                .namespaces()
-                                                .filter(|n| in_scope(&n.name))
-                                                .map(|n| n.name.as_str()),
-                                        ),
-                                    }
-                                }
+                                reach.add_pods(cluster, policy, peer, namespaces, pods, &unlabelled)
                             }
                         }
                     }
@@ -820,6 +774,56 @@ impl<'c> Reach<'c> {
         reach.blocks.sort_unstable();
         reach.blocks.dedup();
         Some(reach)
+    }
+
+    /// Adds what a pod peer of `policy` reaches: the pods it matches, found through the label
+    /// index when its selector has an anchor, and the stand-ins of the namespaces in its scope
+    /// when it matches an unlabelled pod.
+    fn add_pods(
+        &mut self,
+        cluster: &'c Cluster,
+        policy: &'c Policy,
+        peer: &Peer,
+        namespaces: &NamespaceScope,
+        pods: &Selector,
+        unlabelled: &Labels,
+    ) {
+        let in_scope = |ns: &str| match namespaces {
+            NamespaceScope::Own => ns == policy.namespace,
+            NamespaceScope::Matching(sel) => {
+                sel.is_everything()
+                    || cluster
+                        .namespace(ns)
+                        .is_some_and(|n| sel.matches(&n.labels))
+            }
+        };
+        let matches =
+            |i: &usize| peer_matches(cluster, policy, peer, &Endpoint::Pod(&cluster.pods()[*i]));
+        match (namespaces, pods.anchor()) {
+            (NamespaceScope::Own, _) => self
+                .pods
+                .extend(cluster.pod_indexes_in(&policy.namespace).filter(matches)),
+            (_, Some(pairs)) => {
+                for (k, v) in pairs {
+                    self.pods
+                        .extend(cluster.pods_labelled(k, v).filter(matches));
+                }
+            }
+            (_, None) => {
+                for ns in cluster.namespaces().filter(|n| in_scope(&n.name)) {
+                    self.pods
+                        .extend(cluster.pod_indexes_in(&ns.name).filter(matches));
+                }
+            }
+        }
+        if pods.matches(unlabelled) {
+            self.stand_ins.extend(
+                cluster
+                    .namespaces()
+                    .filter(|n| in_scope(&n.name))
+                    .map(|n| n.name.as_str()),
+            );
+        }
     }
 }
 
