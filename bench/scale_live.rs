@@ -37,10 +37,6 @@ use std::{
 };
 
 use common::{Client, fake_api::FakeApi};
-use ignite_netpol::{
-    ignite::{Compiled, Environment, generate},
-    snapshot::ClusterSnapshot,
-};
 use serde_json::{Value, json};
 
 /// Pod updates per second during churn.
@@ -135,34 +131,6 @@ fn conditions(tick: usize) -> Value {
 fn seed_items() -> Vec<Value> {
     let list: Value = serde_saphyr::from_str(&common::seed_text()).expect("seed YAML");
     list["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// The egress policy `generate` writes for cache-ns on the seed cluster.
-fn generated_policy() -> Value {
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_text(&common::seed_text(), "seed")
-        .expect("seed");
-    let cfg = Compiled::default();
-    let env = Environment::build(&snapshot, &cfg).expect("env");
-    let mut v = serde_json::to_value(generate::egress_policy(
-        &env,
-        &cfg,
-        "cache-ns",
-        "ignite-egress",
-        false,
-    ))
-    .expect("json");
-    v["apiVersion"] = json!("networking.k8s.io/v1");
-    v["kind"] = json!("NetworkPolicy");
-    v
-}
-
-fn api_slice(ip: &str) -> Value {
-    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-           "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
-           "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
-           "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]})
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in MB.
@@ -270,7 +238,7 @@ async fn freshness(
     allowed: bool,
 ) -> Duration {
     let start = Instant::now();
-    fake.apply(api_slice(ip));
+    fake.apply(common::moved_slice(ip));
     loop {
         if hook.review(review).await.0 == allowed {
             return start.elapsed();
@@ -363,7 +331,7 @@ async fn run(bin: String, pods: usize, policies: usize, churn_for: Duration) {
     }
     // cache-ns runs the generated egress policy: a deny-all beside it is allowed while it
     // still reaches the API server's endpoint.
-    fake.apply(generated_policy());
+    fake.apply(common::generated_policy());
     let deny_all = common::seed_policies("deny-all-traffic.yaml").remove(0);
     let deny_review = common::review("fresh", "CREATE", deny_all);
     let create =
@@ -372,16 +340,7 @@ async fn run(bin: String, pods: usize, policies: usize, churn_for: Duration) {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let issued = common::write_certs(dir.path());
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: 'http://{}'}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n",
-            fake.addr
-        ),
-    )
-    .expect("kubeconfig");
+    let kubeconfig = common::write_kubeconfig(dir.path(), fake.addr);
     let started = Instant::now();
     let mut child = Command::new(&bin)
         .args(["serve", "--cluster", "live", "--reconcile", "report"])

@@ -9,13 +9,9 @@ mod fake_api {
 
 use std::time::Duration;
 
-use common::{Client, TestServer, review, seed_policies, seed_text};
+use common::{Client, TestServer, generated_policy, moved_slice, review, seed_policies, seed_text};
 use fake_api::FakeApi;
-use ignite_netpol::{
-    cluster::reconcile::ReconcileMode,
-    ignite::{Compiled, Environment, generate},
-    snapshot::ClusterSnapshot,
-};
+use ignite_netpol::cluster::reconcile::ReconcileMode;
 use serde_json::{Value, json};
 
 /// Waits (polling) until `cond` holds, failing after 20 s with `what`.
@@ -37,32 +33,6 @@ where
 fn seed_items() -> Vec<Value> {
     let list: Value = serde_saphyr::from_str(&seed_text()).expect("seed YAML");
     list["items"].as_array().expect("items").clone()
-}
-
-/// The generated Ignite egress policy for cache-ns on the seed cluster, as JSON.
-fn generated_policy() -> Value {
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot.add_text(&seed_text(), "seed").expect("seed");
-    let cfg = Compiled::default();
-    let env = Environment::build(&snapshot, &cfg).expect("env");
-    let mut v = serde_json::to_value(generate::egress_policy(
-        &env,
-        &cfg,
-        "cache-ns",
-        "ignite-egress",
-        false,
-    ))
-    .expect("json");
-    v["apiVersion"] = json!("networking.k8s.io/v1");
-    v["kind"] = json!("NetworkPolicy");
-    v
-}
-
-fn moved_slice(ip: &str) -> Value {
-    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-           "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
-           "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
-           "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]})
 }
 
 async fn fake_with_seed(with_policies: bool) -> FakeApi {

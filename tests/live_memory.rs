@@ -98,16 +98,7 @@ async fn ten_thousand_policies_and_twenty_thousand_pods_stay_small() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     common::write_certs(dir.path());
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: 'http://{}'}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n",
-            fake.addr
-        ),
-    )
-    .expect("kubeconfig");
+    let kubeconfig = common::write_kubeconfig(dir.path(), fake.addr);
     // `IGNITE_NETPOL_BIN=target/release/ignite-netpol` measures the release build.
     let bin = std::env::var("IGNITE_NETPOL_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ignite-netpol").to_string());

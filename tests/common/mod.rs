@@ -445,3 +445,44 @@ pub fn seed_policies(file: &str) -> Vec<serde_json::Value> {
         .map(|doc| serde_saphyr::from_str::<serde_json::Value>(doc).expect("seed YAML"))
         .collect()
 }
+
+/// The generated Ignite egress policy for cache-ns on the seed cluster, as JSON.
+pub fn generated_policy() -> serde_json::Value {
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot.add_text(&seed_text(), "seed").expect("seed");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("env");
+    let mut v = serde_json::to_value(ignite_netpol::ignite::generate::egress_policy(
+        &env,
+        &cfg,
+        "cache-ns",
+        "ignite-egress",
+        false,
+    ))
+    .expect("json");
+    v["apiVersion"] = serde_json::json!("networking.k8s.io/v1");
+    v["kind"] = serde_json::json!("NetworkPolicy");
+    v
+}
+
+/// The API server's EndpointSlice with its endpoint at `ip` (the seed's is 192.168.49.2).
+pub fn moved_slice(ip: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+           "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+           "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]})
+}
+
+/// Writes a kubeconfig for a plain-HTTP API server at `addr` (the fake) into `dir`.
+pub fn write_kubeconfig(dir: &Path, addr: SocketAddr) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: fake, cluster: {{server: 'http://{addr}'}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\ncurrent-context: fake\nusers: [{{name: fake, user: {{}}}}]\n"
+        ),
+    )
+    .expect("kubeconfig");
+    path
+}
