@@ -1068,8 +1068,10 @@ fn the_engine_agrees_with_the_naive_reference_through_the_tiers() {
     assert!(as_anp > 50);
 }
 
-/// Least privilege probes only what the egress rules can reach; the findings must be those of
-/// probing every pod, namespace and address of the cluster.
+/// Least privilege probes only what the egress rules can reach, and judges each probe from the
+/// rules of the policies that isolate the Ignite pod (found once per pod class); the findings
+/// must be those of probing every pod, namespace and address of the cluster through
+/// `View::evaluate`, as every query is judged.
 #[test]
 fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
     use ignite_netpol::ignite::{Compiled, Environment, excess};

@@ -35,8 +35,8 @@ use super::{
 };
 use crate::policy::{
     Cluster, Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer,
-    PodInfo, Policy, PortMatch, Protocol, Selector, View, peer_matches, rule_allows,
-    tier::TierPeer,
+    PodInfo, Policy, PolicyRef, PortMatch, Protocol, Rule, Selector, View, peer_matches,
+    rule_allows, tier::TierPeer,
 };
 
 /// The internet, as probed: well-known public resolvers, reached by any rule that opens the
@@ -238,6 +238,81 @@ enum Opener {
     Unisolated,
 }
 
+/// An [`Opener`] while probing: a rule by its policy, named once the probing is done.
+enum OpenerKey<'a> {
+    Rule(&'a Policy, usize),
+    Tier { short: String, tier: String },
+    Unisolated,
+}
+
+impl PartialEq for OpenerKey<'_> {
+    /// A rule is told by its policy's identity: one policy per name in a view.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Rule(a, i), Self::Rule(b, j)) => std::ptr::eq(*a, *b) && i == j,
+            (Self::Tier { short: a, tier: t }, Self::Tier { short: b, tier: u }) => {
+                a == b && t == u
+            }
+            (Self::Unisolated, Self::Unisolated) => true,
+            _ => false,
+        }
+    }
+}
+
+impl OpenerKey<'_> {
+    fn named(self) -> Opener {
+        match self {
+            Self::Rule(policy, index) => Opener::Rule {
+                policy: PolicyRef(policy).to_name(),
+                index,
+            },
+            Self::Tier { short, tier } => Opener::Tier { short, tier },
+            Self::Unisolated => Opener::Unisolated,
+        }
+    }
+}
+
+/// How an Ignite class's egress is judged on each probe.
+enum Judge<'a> {
+    /// Through [`View::evaluate`], as every query is: the reference, and the way when
+    /// cluster-wide tiers take part.
+    Reference,
+    /// Not isolated for egress (or on the host's network): every probe is open.
+    Open,
+    /// The egress rules of the policies that isolate the pod, in order: a probe is open by
+    /// every rule whose peers and ports match it, and denied when none does.
+    Rules(Vec<(&'a Policy, usize, &'a Rule)>),
+}
+
+/// What one opener lets through, by destination and class indexes.
+#[derive(Default)]
+struct Opened {
+    /// The excess (destination, port, protocol) it opens, in probing order: by destination,
+    /// then port, for each Ignite class in turn.
+    groups: Vec<(usize, u16, Protocol)>,
+    /// The Ignite classes it concerns.
+    from: BTreeSet<usize>,
+    /// The required flows it carries: (kind, port, protocol, destination).
+    needed: BTreeSet<(FlowKind, u16, Protocol, usize)>,
+    /// The destinations it carries a required flow to.
+    needed_dests: BTreeSet<usize>,
+    excess: bool,
+}
+
+/// [`Opened`] in words.
+struct Named<'a> {
+    /// The NetworkPolicy rule, when a rule is the opener.
+    rule: Option<&'a Rule>,
+    /// Group label -> (internet, ports; sorted once named).
+    groups: BTreeMap<String, (bool, Vec<(u16, Protocol)>)>,
+    from: BTreeSet<String>,
+    /// The required flows it carries, in words.
+    needed: BTreeSet<String>,
+    /// The group labels of the destinations it carries a required flow to.
+    needed_dests: BTreeSet<String>,
+    excess: bool,
+}
+
 /// The required flows of one Ignite pod, as (destination, port, protocol) facts.
 struct Needs<'a> {
     env: &'a Environment,
@@ -389,8 +464,9 @@ pub fn egress(
     egress_probing(view, env, cfg, namespace, ignite, true)
 }
 
-/// [`egress`] probing every destination of the cluster, whether a rule can reach it or not:
-/// the reference the pruned probing is tested against. Costs what the cluster holds.
+/// [`egress`] probing every destination of the cluster, whether a rule can reach it or not,
+/// each probe judged by [`View::evaluate`]: the reference the pruned, rule-by-rule probing is
+/// tested against. Costs what the cluster holds.
 #[doc(hidden)]
 pub fn egress_exhaustive(
     view: &View<'_>,
@@ -559,23 +635,50 @@ fn egress_probing(
 
     // Only the policies that select them (and the cluster-wide ones) judge their egress.
     let ignite_classes = classes(view, &[namespace], ignite);
-    // (opener) -> what it opens beyond the needs, who it concerns, what it serves.
-    type Groups = BTreeMap<String, (bool, BTreeSet<(u16, Protocol)>)>;
-    #[derive(Default)]
-    struct Opened {
-        /// Group label -> (internet, ports).
-        groups: Groups,
-        from: BTreeSet<String>,
-        /// The required flows it carries, in words.
-        needed: BTreeSet<String>,
-        /// The group labels of the destinations it carries a required flow to.
-        needed_dests: BTreeSet<String>,
-        excess: bool,
-    }
-    let mut found: BTreeMap<Opener, Opened> = BTreeMap::new();
-    for class in &ignite_classes {
+    let from_labels: Vec<String> = ignite_classes.iter().map(|c| c[0].label()).collect();
+    // Per destination: the ports probed on it, what it is for a required flow, its group.
+    let probes: Vec<Vec<(u16, Protocol, Option<FlowKind>)>> = dests
+        .iter()
+        .map(|dest| {
+            let mut probe = ports.clone();
+            if let Dest::Pod(p, _) | Dest::AnyPod(p) = dest {
+                probe.extend(p.ports.iter().map(|cp| (cp.port, cp.protocol)));
+            }
+            probe
+                .into_iter()
+                .map(|(port, protocol)| (port, protocol, needs.kind(dest, port, protocol)))
+                .collect()
+        })
+        .collect();
+    let mut found: Vec<(OpenerKey<'_>, Opened)> = Vec::new();
+    let mut openers: Vec<OpenerKey<'_>> = Vec::new();
+    let mut peer_ok: Vec<bool> = Vec::new();
+    for (c, class) in ignite_classes.iter().enumerate() {
         let from = &class[0];
-        for dest in &dests {
+        // Judged the reference way (every probe through `View::evaluate`) for the exhaustive
+        // analysis and when cluster-wide tiers take part; else from the egress rules of the
+        // policies that isolate the pod, found once for the class.
+        let judge = if !prune || view.has_tiers() {
+            Judge::Reference
+        } else if from.pod.host_network {
+            Judge::Open
+        } else {
+            let selecting = view.selecting(from.pod);
+            if selecting.iter().any(|p| p.egress.is_some()) {
+                Judge::Rules(
+                    selecting
+                        .into_iter()
+                        .flat_map(|policy| {
+                            let rules = policy.egress.iter().flatten().enumerate();
+                            rules.map(move |(index, rule)| (policy, index, rule))
+                        })
+                        .collect(),
+                )
+            } else {
+                Judge::Open
+            }
+        };
+        for (d, dest) in dests.iter().enumerate() {
             let (to, dst_ports) = match dest {
                 Dest::Pod(p, _) | Dest::AnyPod(p) => (Endpoint::Pod(p), p.ports.as_slice()),
                 Dest::Ip(ip, _) => (Endpoint::Ip(*ip), &[][..]),
@@ -586,75 +689,162 @@ fn egress_probing(
             {
                 continue;
             }
-            let mut probe: BTreeSet<(u16, Protocol)> = ports.clone();
-            probe.extend(dst_ports.iter().map(|cp| (cp.port, cp.protocol)));
-            for (port, protocol) in probe {
-                let verdict = view.evaluate(&Connection {
-                    from: Endpoint::Pod(from.pod),
-                    to,
-                    port,
-                    protocol,
-                });
-                let side = &verdict.egress;
-                if !side.allows() {
-                    continue;
+            if let Judge::Rules(rules) = &judge {
+                // Whether a rule's peers match the destination does not depend on the port.
+                peer_ok.clear();
+                peer_ok.extend(rules.iter().map(|(policy, _, rule)| {
+                    rule.peers.is_empty()
+                        || rule
+                            .peers
+                            .iter()
+                            .any(|p| peer_matches(cluster, policy, p, &to))
+                }));
+                if !peer_ok.contains(&true) {
+                    continue; // denied on every port
                 }
-                let openers: Vec<Opener> = match (side.decided_by, &side.tier_rule) {
-                    (Layer::Admin | Layer::Baseline, Some(rule)) => vec![Opener::Tier {
-                        short: rule.short(),
-                        tier: rule.policy.tier.to_string(),
-                    }],
-                    // Every rule that admits it, not only the first: each is a finding of its own.
-                    (Layer::NetworkPolicy, _) => side
-                        .isolated_by
-                        .iter()
-                        .flat_map(|policy| {
-                            let rules = policy.0.egress.iter().flatten().enumerate();
-                            rules
-                                .filter(|(_, rule)| {
-                                    rule_allows(
-                                        cluster,
-                                        policy.0,
-                                        rule,
-                                        &to,
-                                        port,
-                                        protocol,
-                                        Some(dst_ports),
+            }
+            for &(port, protocol, needed) in &probes[d] {
+                openers.clear();
+                match &judge {
+                    Judge::Open => openers.push(OpenerKey::Unisolated),
+                    Judge::Rules(rules) => openers.extend(
+                        rules
+                            .iter()
+                            .zip(&peer_ok)
+                            .filter(|((_, _, rule), ok)| {
+                                **ok && (rule.ports.is_empty()
+                                    || rule
+                                        .ports
+                                        .iter()
+                                        .any(|p| p.matches(port, protocol, Some(dst_ports))))
+                            })
+                            .map(|(&(policy, index, _), _)| OpenerKey::Rule(policy, index)),
+                    ),
+                    Judge::Reference => {
+                        let verdict = view.evaluate(&Connection {
+                            from: Endpoint::Pod(from.pod),
+                            to,
+                            port,
+                            protocol,
+                        });
+                        let side = &verdict.egress;
+                        if !side.allows() {
+                            continue;
+                        }
+                        match (side.decided_by, &side.tier_rule) {
+                            (Layer::Admin | Layer::Baseline, Some(rule)) => {
+                                openers.push(OpenerKey::Tier {
+                                    short: rule.short(),
+                                    tier: rule.policy.tier.to_string(),
+                                })
+                            }
+                            // Every rule that admits it, not only the first: each is a finding
+                            // of its own.
+                            (Layer::NetworkPolicy, _) => {
+                                for policy in &side.isolated_by {
+                                    let rules = policy.0.egress.iter().flatten().enumerate();
+                                    openers.extend(
+                                        rules
+                                            .filter(|(_, rule)| {
+                                                rule_allows(
+                                                    cluster,
+                                                    policy.0,
+                                                    rule,
+                                                    &to,
+                                                    port,
+                                                    protocol,
+                                                    Some(dst_ports),
+                                                )
+                                            })
+                                            .map(|(index, _)| OpenerKey::Rule(policy.0, index)),
                                     )
-                                })
-                                .map(|(index, _)| Opener::Rule {
-                                    policy: policy.to_name(),
-                                    index,
-                                })
-                        })
-                        .collect(),
-                    _ => vec![Opener::Unisolated],
-                };
-                for opener in openers {
-                    let entry = found.entry(opener).or_default();
-                    let (label, internet) = group(dest, &needs);
-                    if let Some(kind) = needs.kind(dest, port, protocol) {
-                        entry.needed.insert(format!(
-                            "{kind} {} to {}",
-                            port_text(port, protocol),
-                            dest_name(dest)
-                        ));
-                        entry.needed_dests.insert(label);
+                                }
+                            }
+                            _ => openers.push(OpenerKey::Unisolated),
+                        }
+                    }
+                }
+                for opener in openers.drain(..) {
+                    let at = match found.iter().position(|(k, _)| *k == opener) {
+                        Some(at) => at,
+                        None => {
+                            found.push((opener, Opened::default()));
+                            found.len() - 1
+                        }
+                    };
+                    let entry = &mut found[at].1;
+                    if let Some(kind) = needed {
+                        entry.needed.insert((kind, port, protocol, d));
+                        entry.needed_dests.insert(d);
                         continue;
                     }
                     entry.excess = true;
-                    entry.from.insert(from.label());
-                    let slot = entry.groups.entry(label).or_default();
-                    slot.0 |= internet;
-                    slot.1.insert((port, protocol));
+                    entry.from.insert(c);
+                    entry.groups.push((d, port, protocol));
                 }
             }
         }
     }
+    // Named once, at the end and only where a finding shows them: destinations by their
+    // group, pods by their class.
+    let mut groups: Vec<Option<(String, bool)>> = vec![None; dests.len()];
+    let mut group_of = |d: usize| -> (String, bool) {
+        groups[d]
+            .get_or_insert_with(|| group(&dests[d], &needs))
+            .clone()
+    };
+    let found: BTreeMap<Opener, Named<'_>> = found
+        .into_iter()
+        .filter(|(_, opened)| opened.excess)
+        .map(|(key, opened)| {
+            let rule = match key {
+                OpenerKey::Rule(policy, index) => policy.egress.as_ref().and_then(|r| r.get(index)),
+                _ => None,
+            };
+            let mut named = Named {
+                rule,
+                excess: opened.excess,
+                from: opened
+                    .from
+                    .iter()
+                    .map(|&c| from_labels[c].clone())
+                    .collect(),
+                needed: opened
+                    .needed
+                    .iter()
+                    .map(|&(kind, port, protocol, d)| {
+                        format!(
+                            "{kind} {} to {}",
+                            port_text(port, protocol),
+                            dest_name(&dests[d])
+                        )
+                    })
+                    .collect(),
+                needed_dests: opened.needed_dests.iter().map(|&d| group_of(d).0).collect(),
+                groups: BTreeMap::new(),
+            };
+            let mut opens = opened.groups;
+            if ignite_classes.len() > 1 {
+                opens.sort_unstable();
+                opens.dedup();
+            }
+            for run in opens.chunk_by(|a, b| a.0 == b.0) {
+                let (label, internet) = group_of(run[0].0);
+                let slot = named.groups.entry(label).or_default();
+                slot.0 |= internet;
+                slot.1
+                    .extend(run.iter().map(|&(_, port, protocol)| (port, protocol)));
+            }
+            (key.named(), named)
+        })
+        .collect();
 
     let mut out = Vec::new();
+    // Each port in words once: a wide rule opens the same few ports to every destination.
+    let mut texts: BTreeMap<(u16, Protocol), String> = BTreeMap::new();
     for (opener, opened) in found {
-        let Opened {
+        let Named {
+            rule,
             groups,
             from,
             needed,
@@ -668,17 +858,29 @@ fn egress_probing(
         let only_ports = groups.keys().all(|to| needed_dests.contains(to));
         let mut opens: Vec<Opening> = groups
             .into_iter()
-            .map(|(to, (internet, ports))| Opening {
-                to,
-                ports: ports
-                    .into_iter()
-                    .map(|(p, proto)| port_text(p, proto))
-                    .collect(),
-                internet,
+            .map(|(to, (internet, mut ports))| {
+                ports.sort_unstable();
+                ports.dedup();
+                Opening {
+                    to,
+                    ports: ports
+                        .into_iter()
+                        .map(|(p, proto)| {
+                            texts
+                                .entry((p, proto))
+                                .or_insert_with(|| port_text(p, proto))
+                                .clone()
+                        })
+                        .collect(),
+                    internet,
+                }
             })
             .collect();
         // The worst first: the internet, whole namespaces, then single pods and addresses.
-        opens.sort_by_key(|o| (!o.internet, !o.to.starts_with("every pod"), o.to.clone()));
+        opens.sort_by(|a, b| {
+            let key = |o: &Opening| (!o.internet, !o.to.starts_with("every pod"));
+            key(a).cmp(&key(b)).then_with(|| a.to.cmp(&b.to))
+        });
         let needed_for: Vec<String> = needed.into_iter().collect();
         let (kind, rule, policy, index) = match &opener {
             Opener::Unisolated => (
@@ -694,7 +896,7 @@ fn egress_probing(
                 None,
             ),
             Opener::Rule { policy, index } => {
-                let kind = rule_kind(view, policy, *index, &opens, only_ports);
+                let kind = rule_kind(rule, &opens, only_ports);
                 (
                     kind,
                     format!("{policy} egress[{index}]"),
@@ -867,24 +1069,7 @@ fn group(dest: &Dest<'_>, needs: &Needs<'_>) -> (String, bool) {
 }
 
 /// The kind of a NetworkPolicy rule's excess, from its shape and what it opens.
-fn rule_kind(
-    view: &View<'_>,
-    policy: &str,
-    index: usize,
-    opens: &[Opening],
-    only_ports: bool,
-) -> FindingKind {
-    let (ns, name) = policy.split_once('/').unwrap_or(("", policy));
-    let rule = view
-        .policies_in(ns)
-        .into_iter()
-        .find(|p| p.name == name)
-        .and_then(|p| {
-            p.egress
-                .as_ref()
-                .and_then(|rules| rules.get(index))
-                .cloned()
-        });
+fn rule_kind(rule: Option<&Rule>, opens: &[Opening], only_ports: bool) -> FindingKind {
     let Some(rule) = rule else {
         return FindingKind::WideSelector;
     };
