@@ -140,6 +140,13 @@ awk -v yard="${YARDSTICK:+1}" '
       printf "h1-mix / h1 (webhook) = %.2f\n", rps[order[j]] / rps["h1 webhook"] }
   }' "$lines"
 echo
-metrics=$(curl -s localhost:9080/metrics)
+# The writer counts a record once its batch is on disk: wait (at most 5 s) until every answered
+# review is counted written, dropped or lost, so the counters and the files are compared at rest.
+for _ in $(seq 50); do
+  metrics=$(curl -s localhost:9080/metrics)
+  awk '/^ignite_netpol_reviews_total/ {r += $2} /^ignite_netpol_audit_records_(written|dropped|lost)_total/ {a += $2}
+    END {exit !(r > 0 && r == a)}' <<<"$metrics" && break
+  sleep 0.1
+done
 echo "audit records: written $(awk '/^ignite_netpol_audit_records_written_total/ {print $2}' <<<"$metrics"), dropped $(awk '/^ignite_netpol_audit_records_dropped_total/ {print $2}' <<<"$metrics"), lost $(awk '/^ignite_netpol_audit_records_lost_total/ {print $2}' <<<"$metrics"); lines in the files: $(cat "$tmp"/audit.log* | wc -l)"
 echo "verdicts: $(awk '/^ignite_netpol_reviews_total/ {match($0, /verdict="[a-z]*"/); v = substr($0, RSTART + 9, RLENGTH - 10); n[v] += $2} END {for (k in n) printf "%s %d  ", k, n[k]}' <<<"$metrics")"
