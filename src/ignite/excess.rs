@@ -36,7 +36,7 @@ use super::{
 use crate::policy::{
     Cluster, Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer,
     PodInfo, Policy, PolicyRef, PortMatch, Protocol, Rule, Selector, View, peer_matches,
-    rule_allows, tier::TierPeer,
+    rule_admits, rule_allows, rule_allows_port, tier::TierPeer,
 };
 
 /// The internet, as probed: well-known public resolvers, reached by any rule that opens the
@@ -310,7 +310,6 @@ struct Named<'a> {
     needed: BTreeSet<String>,
     /// The group labels of the destinations it carries a required flow to.
     needed_dests: BTreeSet<String>,
-    excess: bool,
 }
 
 /// The required flows of one Ignite pod, as (destination, port, protocol) facts.
@@ -692,13 +691,11 @@ fn egress_probing(
             if let Judge::Rules(rules) = &judge {
                 // Whether a rule's peers match the destination does not depend on the port.
                 peer_ok.clear();
-                peer_ok.extend(rules.iter().map(|(policy, _, rule)| {
-                    rule.peers.is_empty()
-                        || rule
-                            .peers
-                            .iter()
-                            .any(|p| peer_matches(cluster, policy, p, &to))
-                }));
+                peer_ok.extend(
+                    rules
+                        .iter()
+                        .map(|(policy, _, rule)| rule_admits(cluster, policy, rule, &to)),
+                );
                 if !peer_ok.contains(&true) {
                     continue; // denied on every port
                 }
@@ -712,11 +709,7 @@ fn egress_probing(
                             .iter()
                             .zip(&peer_ok)
                             .filter(|((_, _, rule), ok)| {
-                                **ok && (rule.ports.is_empty()
-                                    || rule
-                                        .ports
-                                        .iter()
-                                        .any(|p| p.matches(port, protocol, Some(dst_ports))))
+                                **ok && rule_allows_port(rule, port, protocol, Some(dst_ports))
                             })
                             .map(|(&(policy, index, _), _)| OpenerKey::Rule(policy, index)),
                     ),
@@ -803,7 +796,6 @@ fn egress_probing(
             };
             let mut named = Named {
                 rule,
-                excess: opened.excess,
                 from: opened
                     .from
                     .iter()
@@ -823,12 +815,9 @@ fn egress_probing(
                 needed_dests: opened.needed_dests.iter().map(|&d| group_of(d).0).collect(),
                 groups: BTreeMap::new(),
             };
-            let mut opens = opened.groups;
-            if ignite_classes.len() > 1 {
-                opens.sort_unstable();
-                opens.dedup();
-            }
-            for run in opens.chunk_by(|a, b| a.0 == b.0) {
+            // Runs of one destination (a destination recurs once per Ignite class; each
+            // group's ports are sorted and deduplicated when named).
+            for run in opened.groups.chunk_by(|a, b| a.0 == b.0) {
                 let (label, internet) = group_of(run[0].0);
                 let slot = named.groups.entry(label).or_default();
                 slot.0 |= internet;
@@ -849,11 +838,7 @@ fn egress_probing(
             from,
             needed,
             needed_dests,
-            excess,
         } = opened;
-        if !excess {
-            continue;
-        }
         // Every destination it opens is one Ignite needs: the excess is only in the ports.
         let only_ports = groups.keys().all(|to| needed_dests.contains(to));
         let mut opens: Vec<Opening> = groups

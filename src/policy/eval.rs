@@ -543,17 +543,32 @@ pub fn rule_allows(
     protocol: Protocol,
     dst_ports: Option<&[crate::policy::ContainerPort]>,
 ) -> bool {
-    let port_ok = rule.ports.is_empty()
+    rule_allows_port(rule, port, protocol, dst_ports) && rule_admits(cluster, policy, rule, peer)
+}
+
+/// Whether `rule`'s ports admit `port`/`protocol` (no ports: every one). The half of
+/// [`rule_allows`] that does not depend on the peer.
+pub fn rule_allows_port(
+    rule: &Rule,
+    port: u16,
+    protocol: Protocol,
+    dst_ports: Option<&[crate::policy::ContainerPort]>,
+) -> bool {
+    rule.ports.is_empty()
         || rule
             .ports
             .iter()
-            .any(|p| p.matches(port, protocol, dst_ports));
-    port_ok
-        && (rule.peers.is_empty()
-            || rule
-                .peers
-                .iter()
-                .any(|p| peer_matches(cluster, policy, p, peer)))
+            .any(|p| p.matches(port, protocol, dst_ports))
+}
+
+/// Whether `rule` of `policy` admits `peer` on some port (no peers: every one). The half of
+/// [`rule_allows`] that does not depend on the port.
+pub fn rule_admits(cluster: &Cluster, policy: &Policy, rule: &Rule, peer: &Endpoint<'_>) -> bool {
+    rule.peers.is_empty()
+        || rule
+            .peers
+            .iter()
+            .any(|p| peer_matches(cluster, policy, p, peer))
 }
 
 /// Whether a `from`/`to` entry of `policy` matches an endpoint.

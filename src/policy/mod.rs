@@ -20,7 +20,8 @@ pub use cluster::{
 pub use compile::{Direction, NamespaceScope, Peer, Policy, Rule};
 pub use eval::{
     ClusterPolicyChange, Connection, Endpoint, Layer, PolicyChange, PolicyRef, RuleRef, Side,
-    SideStatus, TierRuleRef, Verdict, View, peer_matches, rule_allows,
+    SideStatus, TierRuleRef, Verdict, View, peer_matches, rule_admits, rule_allows,
+    rule_allows_port,
 };
 pub use ipblock::{IpBlock, parse_cidr};
 pub use labels::Labels;
