@@ -47,12 +47,14 @@ fn the_seed_attempt_opens_dns_to_the_internet_and_every_other_finding_is_justifi
     ]);
     let found = findings(&env, &cfg);
 
-    // Rule 1, `ports: 53 UDP/TCP` with no `to`: DNS to any address, the internet included.
+    // Rule 1, `ports: 53 UDP/TCP` with no `to`: DNS to any address, the internet included —
+    // said as one opening, not as every namespace, pod and address of the cluster.
     let dns = rule(&found, &format!("{ATTEMPT} egress[1]"));
     assert_eq!(dns.kind, FindingKind::AnyDestination);
     assert!(dns.reaches_internet(), "{dns:#?}");
-    let internet = dns.opens.iter().find(|o| o.internet).expect("internet");
-    assert_eq!(internet.ports, ["53/TCP", "53/UDP"]);
+    assert_eq!(dns.opens.len(), 1, "{dns:#?}");
+    assert_eq!(dns.opens[0].to, excess::ANY_ADDRESS);
+    assert_eq!(dns.opens[0].ports, ["53/TCP", "53/UDP"]);
     // It is what lets DNS to CoreDNS work today, so the fix is the exact DNS rule.
     assert!(
         dns.needed_for
@@ -60,13 +62,7 @@ fn the_seed_attempt_opens_dns_to_the_internet_and_every_other_finding_is_justifi
             .any(|n| n.starts_with("dns 53/UDP to kube-system/coredns"))
     );
     assert!(dns.instead.contains("dns"), "{}", dns.instead);
-    // It also opens CoreDNS's own pod? No: that is needed. It opens other pods on 53.
-    assert!(
-        dns.opens
-            .iter()
-            .any(|o| o.to == "every pod of namespace apps")
-    );
-    assert!(dns.warning().len() <= 120);
+    assert!(dns.warning().chars().count() <= 120, "{}", dns.warning());
     assert!(dns.warning().contains("53/TCP,53/UDP"), "{}", dns.warning());
 
     // Rule 0: every pod of cache-ns (zone=cache-zone) on 10800/47100/47500. Peers need
@@ -139,6 +135,61 @@ fn no_egress_policy_at_all_is_a_finding() {
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].kind, FindingKind::NotIsolated);
     assert!(found[0].reaches_internet());
+    assert_eq!(found[0].opens.len(), 1, "{:#?}", found[0]);
+    assert_eq!(found[0].opens[0].to, excess::ANY_ADDRESS);
+    assert_eq!(found[0].opens[0].ports, ["every port"]);
+    // Everything Ignite needs goes through the lack of isolation today.
+    for flow in [
+        "dns 53/UDP to kube-system/coredns",
+        "apiserver 6443/TCP to 192.168.49.2",
+    ] {
+        assert!(
+            found[0].needed_for.iter().any(|n| n.starts_with(flow)),
+            "{flow}: {:#?}",
+            found[0].needed_for
+        );
+    }
+}
+
+#[test]
+fn a_rule_without_to_on_a_named_port_opens_only_the_pods_that_declare_it() {
+    // `ports: [{port: dns}]` without `to` reaches the pods with a container port named `dns`:
+    // in the seed cluster, CoreDNS alone, which Ignite needs. Nothing to report; a rule on a
+    // numbered port (any address) would be a finding.
+    let (env, cfg) = load(&[
+        "examples/seed/cluster.yaml",
+        "examples/seed/deny-all-traffic.yaml",
+    ]);
+    let named = |port: serde_json::Value| {
+        let np: k8s_openapi::api::networking::v1::NetworkPolicy =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "dns-by-port", "namespace": "cache-ns"},
+                "spec": {"podSelector": {}, "policyTypes": ["Egress"],
+                         "egress": [{"ports": [{"protocol": "UDP", "port": port}]}]}
+            }))
+            .expect("policy");
+        ignite_netpol::policy::Policy::compile(&np).expect("compiles")
+    };
+    let mut by_name = env;
+    by_name
+        .cluster
+        .upsert_policy(named(serde_json::json!("dns")));
+    let found = findings(&by_name, &cfg);
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.rule.starts_with("cache-ns/dns-by-port")),
+        "{found:#?}"
+    );
+    let mut by_number = by_name;
+    by_number
+        .cluster
+        .upsert_policy(named(serde_json::json!(53)));
+    let found = findings(&by_number, &cfg);
+    let f = rule(&found, "cache-ns/dns-by-port egress[0]");
+    assert_eq!(f.kind, FindingKind::AnyDestination);
+    assert_eq!(f.opens[0].to, excess::ANY_ADDRESS);
+    assert_eq!(f.opens[0].ports, ["53/UDP"]);
 }
 
 #[test]

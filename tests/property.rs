@@ -1071,12 +1071,42 @@ fn the_engine_agrees_with_the_naive_reference_through_the_tiers() {
 /// Least privilege probes only what the egress rules can reach, and judges each probe from the
 /// rules of the policies that isolate the Ignite pod (found once per pod class); the findings
 /// must be those of probing every pod, namespace and address of the cluster through
-/// `View::evaluate`, as every query is judged.
+/// `View::evaluate`, as every query is judged. The cluster has what the required flows go to
+/// — CoreDNS behind kube-dns, the API server's Service and endpoint on a node — and the pods
+/// labelled `app: a` are the Ignite pods, so the flows Ignite needs are told from the excess.
 #[test]
 fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
-    use ignite_netpol::ignite::{Compiled, Environment, excess};
-    let cfg = Compiled::default();
-    let (mut with_findings, mut differing_dests) = (0, 0);
+    use ignite_netpol::ignite::{Config, Environment, excess};
+    let cfg = Config::from_yaml("ignitePods: [{matchLabels: {app: a}}]\n", "test").expect("config");
+    let infra = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system",
+               "labels": {"kubernetes.io/metadata.name": "kube-system", "tier": "a"}}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default",
+               "labels": {"kubernetes.io/metadata.name": "default"}}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"},
+               "spec": {"clusterIP": "10.96.0.10", "selector": {"k8s-app": "kube-dns"},
+                        "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                                  {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"},
+               "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+               "addressType": "IPv4", "endpoints": [{"addresses": ["192.168.7.5"], "conditions": {"ready": true}}],
+               "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}),
+    ];
+    // Two CoreDNS pods, one inside the scenarios' address range, and a pod that looks like
+    // them but is not behind the Service.
+    let dns_pods = [("coredns-1", "10.0.1.53", "kube-dns"), ("coredns-2", "10.1.0.53", "kube-dns"), ("metrics", "10.1.0.54", "metrics")]
+        .map(|(name, ip, app)| {
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "namespace": "kube-system", "labels": {"k8s-app": app}},
+                   "spec": {"containers": [{"name": "c", "ports": [
+                       {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                       {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                       {"name": "metrics", "containerPort": 9153, "protocol": "TCP"}]}]},
+                   "status": {"podIP": ip}})
+        });
+    let (mut with_findings, mut differing_dests, mut with_needs) = (0, 0, 0);
     for seed in 0..400u64 {
         let (namespaces, pods, policies) = scenario(seed);
         let nodes = [
@@ -1093,6 +1123,8 @@ fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
             .chain(&pods)
             .chain(&policies)
             .chain(&nodes)
+            .chain(&infra)
+            .chain(&dns_pods)
             .cloned()
             .collect();
         let mut snapshot = ClusterSnapshot::default();
@@ -1107,6 +1139,7 @@ fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
             )
             .unwrap_or_else(|e| panic!("seed {seed}: generated objects must be valid: {e}"));
         let env = Environment::build(&snapshot, &cfg).expect("model");
+        assert!(env.gaps.is_empty(), "{:?}", env.gaps);
         let view = View::new(&env.cluster);
         for ns in ["x", "y"] {
             let ignite: Vec<_> = env.cluster.pods_in(ns).collect();
@@ -1117,6 +1150,7 @@ fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
                 "seed {seed}, namespace {ns}\npolicies: {policies:#?}"
             );
             with_findings += usize::from(!all.is_empty());
+            with_needs += usize::from(all.iter().any(|f| !f.needed_for.is_empty()));
             differing_dests += usize::from(
                 all.iter()
                     .any(|f| f.opens.iter().any(|o| o.to.starts_with("every pod"))),
@@ -1131,5 +1165,9 @@ fn pruned_excess_probing_finds_what_exhaustive_probing_finds() {
     assert!(
         differing_dests > 20,
         "{differing_dests} opening whole namespaces"
+    );
+    assert!(
+        with_needs > 100,
+        "{with_needs} namespaces with findings that carry a required flow"
     );
 }

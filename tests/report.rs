@@ -241,7 +241,8 @@ fn the_html_report_renders_in_chromium_with_every_flow_the_finding_and_the_pictu
     let excess = element_text(&dom, "excess-cache-ns");
     assert!(
         excess.contains("cache-ns/netpol-cache-ns-egress egress[1]")
-            && excess.contains("any address (the internet)")
+            && excess
+                .contains("any address (the internet, every node, every pod of every namespace)")
             && excess.contains("53/UDP"),
         "{excess}"
     );

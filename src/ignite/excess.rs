@@ -9,7 +9,9 @@
 //! command-and-control channel would use (53, 80, 443, 4444). Every connection the egress side
 //! allows that is not a required flow is **excess**, credited to the rule that allowed it (the
 //! NetworkPolicy rule, the Admin- or Baseline-tier Accept, or no egress isolation at all), and
-//! findings are grouped per rule with what it opens and what the rule is needed for.
+//! findings are grouped per rule with what it opens and what the rule is needed for. What opens
+//! every destination (no egress isolation, a rule without `to` on numbered ports) is one
+//! opening, [`ANY_ADDRESS`] on its ports: only its required flows are probed.
 //!
 //! Only the egress side is judged: the audit asks for the most restrictive *egress*, and a
 //! destination's own ingress policy is not Ignite's to rely on. Ingress is reported apart, as
@@ -297,6 +299,9 @@ struct Opened {
     /// The destinations it carries a required flow to.
     needed_dests: BTreeSet<usize>,
     excess: bool,
+    /// It opens every destination ([`opens_anywhere`]): said as one opening, so its excess
+    /// destinations are not collected.
+    summarised: bool,
 }
 
 /// [`Opened`] in words.
@@ -310,6 +315,8 @@ struct Named<'a> {
     needed: BTreeSet<String>,
     /// The group labels of the destinations it carries a required flow to.
     needed_dests: BTreeSet<String>,
+    /// Said as one opening to any address ([`Opened::summarised`]).
+    summarised: bool,
 }
 
 /// The required flows of one Ignite pod, as (destination, port, protocol) facts.
@@ -504,8 +511,23 @@ fn egress_probing(
         cfg,
         namespace,
     };
-    // What the rules can open at all; a destination outside it is denied on every port.
-    let reach = if prune { Reach::of(view, ignite) } else { None };
+    // An opener that lets the pod reach every destination — no egress isolation, or a rule
+    // without `to` on numbered ports — is one finding, "any address", not a list of every
+    // namespace, pod and address of the cluster. Not with cluster-wide tiers, whose Denies can
+    // take some destinations back.
+    let summarise = !view.has_tiers();
+    // What the rules can open at all; a destination outside it is denied on every port. The
+    // openers of every destination are left out of it: only their required flows are probed.
+    let reach = if prune {
+        Reach::of(view, ignite).map(|mut r| {
+            if r.anywhere {
+                r.add_needed(cluster, env, cfg, namespace);
+            }
+            r
+        })
+    } else {
+        None
+    };
     // Stand-ins: one unlabelled pod per namespace a rule could open.
     let stand_ins: Vec<PodInfo> = match &reach {
         None => cluster
@@ -619,6 +641,7 @@ fn egress_probing(
         }
         if let Some(r) = &reach
             && !r.blocks.iter().any(|b| b.contains(&ip))
+            && !r.needed_ips.contains(&ip)
         {
             continue; // no rule opens it
         }
@@ -677,6 +700,15 @@ fn egress_probing(
                 Judge::Open
             }
         };
+        // What opens every destination opens excess by definition (the internet on its
+        // ports), whatever the probes below find.
+        if summarise {
+            for key in anywhere_openers(view, from.pod) {
+                let entry = opened(&mut found, key, true);
+                entry.excess = true;
+                entry.from.insert(c);
+            }
+        }
         for (d, dest) in dests.iter().enumerate() {
             let (to, dst_ports) = match dest {
                 Dest::Pod(p, _) | Dest::AnyPod(p) => (Endpoint::Pod(p), p.ports.as_slice()),
@@ -758,14 +790,7 @@ fn egress_probing(
                     }
                 }
                 for opener in openers.drain(..) {
-                    let at = match found.iter().position(|(k, _)| *k == opener) {
-                        Some(at) => at,
-                        None => {
-                            found.push((opener, Opened::default()));
-                            found.len() - 1
-                        }
-                    };
-                    let entry = &mut found[at].1;
+                    let entry = opened(&mut found, opener, summarise);
                     if let Some(kind) = needed {
                         entry.needed.insert((kind, port, protocol, d));
                         entry.needed_dests.insert(d);
@@ -773,7 +798,9 @@ fn egress_probing(
                     }
                     entry.excess = true;
                     entry.from.insert(c);
-                    entry.groups.push((d, port, protocol));
+                    if !entry.summarised {
+                        entry.groups.push((d, port, protocol));
+                    }
                 }
             }
         }
@@ -790,6 +817,7 @@ fn egress_probing(
         .into_iter()
         .filter(|(_, opened)| opened.excess)
         .map(|(key, opened)| {
+            let summarised = opened.summarised;
             let rule = match key {
                 OpenerKey::Rule(policy, index) => policy.egress.as_ref().and_then(|r| r.get(index)),
                 _ => None,
@@ -814,6 +842,7 @@ fn egress_probing(
                     .collect(),
                 needed_dests: opened.needed_dests.iter().map(|&d| group_of(d).0).collect(),
                 groups: BTreeMap::new(),
+                summarised,
             };
             // Runs of one destination (a destination recurs once per Ignite class; each
             // group's ports are sorted and deduplicated when named).
@@ -838,6 +867,7 @@ fn egress_probing(
             from,
             needed,
             needed_dests,
+            summarised,
         } = opened;
         // Every destination it opens is one Ignite needs: the excess is only in the ports.
         let only_ports = groups.keys().all(|to| needed_dests.contains(to));
@@ -861,6 +891,13 @@ fn egress_probing(
                 }
             })
             .collect();
+        if summarised {
+            opens = vec![Opening {
+                to: ANY_ADDRESS.to_string(),
+                ports: summary_ports(rule),
+                internet: true,
+            }];
+        }
         // The worst first: the internet, whole namespaces, then single pods and addresses.
         opens.sort_by(|a, b| {
             let key = |o: &Opening| (!o.internet, !o.to.starts_with("every pod"));
@@ -906,6 +943,99 @@ fn egress_probing(
     Ok(out)
 }
 
+/// What an opener of every destination opens, in words.
+pub const ANY_ADDRESS: &str =
+    "any address (the internet, every node, every pod of every namespace)";
+
+/// Whether an egress rule opens every destination on its ports: no `to`, and no named port
+/// (a named port opens only the pods that declare it, which probing finds).
+fn opens_anywhere(rule: &Rule) -> bool {
+    rule.peers.is_empty()
+        && rule
+            .ports
+            .iter()
+            .all(|p| !matches!(p.port, PortMatch::Named(_)))
+}
+
+/// The openers of every destination for an Ignite pod without cluster-wide tiers: the lack of
+/// egress isolation, or the rules of the policies isolating it that [`opens_anywhere`].
+fn anywhere_openers<'a>(view: &View<'a>, pod: &PodInfo) -> Vec<OpenerKey<'a>> {
+    let selecting = view.selecting(pod);
+    if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
+        return vec![OpenerKey::Unisolated];
+    }
+    selecting
+        .into_iter()
+        .flat_map(|policy| {
+            let rules = policy.egress.iter().flatten().enumerate();
+            rules
+                .filter(|(_, rule)| opens_anywhere(rule))
+                .map(move |(index, _)| OpenerKey::Rule(policy, index))
+        })
+        .collect()
+}
+
+/// The entry of `key` in `found`, added when it is new.
+fn opened<'f, 'a>(
+    found: &'f mut Vec<(OpenerKey<'a>, Opened)>,
+    key: OpenerKey<'a>,
+    summarise: bool,
+) -> &'f mut Opened {
+    let at = match found.iter().position(|(k, _)| *k == key) {
+        Some(at) => at,
+        None => {
+            let summarised = summarise
+                && match &key {
+                    OpenerKey::Unisolated => true,
+                    OpenerKey::Rule(policy, index) => policy
+                        .egress
+                        .as_ref()
+                        .and_then(|r| r.get(*index))
+                        .is_some_and(opens_anywhere),
+                    OpenerKey::Tier { .. } => false,
+                };
+            found.push((
+                key,
+                Opened {
+                    summarised,
+                    ..Opened::default()
+                },
+            ));
+            found.len() - 1
+        }
+    };
+    &mut found[at].1
+}
+
+/// The ports of an opener of every destination: the rule's, `every port` without a rule or
+/// with a rule that lists none.
+fn summary_ports(rule: Option<&Rule>) -> Vec<String> {
+    let Some(rule) = rule.filter(|r| !r.ports.is_empty()) else {
+        return vec!["every port".to_string()];
+    };
+    let mut ports: Vec<(u16, u16, Protocol)> = rule
+        .ports
+        .iter()
+        .filter_map(|p| match p.port {
+            PortMatch::Range { start, end } => Some((start, end, p.protocol)),
+            PortMatch::Any => Some((1, u16::MAX, p.protocol)),
+            PortMatch::Named(_) => None,
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+        .into_iter()
+        .map(|(start, end, protocol)| {
+            if start == end {
+                port_text(start, protocol)
+            } else {
+                format!("{start}-{end}/{protocol}")
+            }
+        })
+        .collect()
+}
+
 /// What the egress rules over the Ignite pods can open, found through the cluster's indexes so
 /// that a review costs what its rules reach, not what the cluster holds.
 struct Reach<'c> {
@@ -915,11 +1045,19 @@ struct Reach<'c> {
     stand_ins: BTreeSet<&'c str>,
     /// The `ipBlock`s of the rules.
     blocks: Vec<&'c IpBlock>,
+    /// Some Ignite pod is open to every destination ([`opens_anywhere`], no isolation): the
+    /// destinations of its required flows are probed too ([`Reach::add_needed`]).
+    anywhere: bool,
+    /// The addresses of the required flows, probed whatever the rules' blocks.
+    needed_ips: Vec<IpAddr>,
 }
 
 impl<'c> Reach<'c> {
-    /// `None` when everything may be open: a pod not isolated for egress, a rule without `to`,
-    /// or cluster-wide policies (whose Accepts and Passes are judged on every destination).
+    /// `None` when everything may be open: a rule without `to` that names a port (the pods
+    /// declaring it are found by probing them all), or cluster-wide policies (whose Accepts and
+    /// Passes are judged on every destination). A pod not isolated for egress and a rule
+    /// without `to` on numbered ports open every destination and are said so
+    /// ([`opens_anywhere`]): they only set [`Reach::anywhere`].
     fn of(view: &View<'c>, ignite: &[&PodInfo]) -> Option<Self> {
         if view.has_tiers() {
             return None;
@@ -929,15 +1067,22 @@ impl<'c> Reach<'c> {
             pods: Vec::new(),
             stand_ins: BTreeSet::new(),
             blocks: Vec::new(),
+            anywhere: false,
+            needed_ips: Vec::new(),
         };
         let unlabelled = Labels::new();
         for pod in ignite {
             let selecting = view.selecting(pod);
-            if !selecting.iter().any(|p| p.egress.is_some()) {
-                return None;
+            if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
+                reach.anywhere = true;
+                continue;
             }
             for policy in selecting {
                 for rule in policy.egress.iter().flatten() {
+                    if opens_anywhere(rule) {
+                        reach.anywhere = true;
+                        continue;
+                    }
                     if rule.peers.is_empty() {
                         return None;
                     }
@@ -961,6 +1106,46 @@ impl<'c> Reach<'c> {
         reach.blocks.sort_unstable();
         reach.blocks.dedup();
         Some(reach)
+    }
+
+    /// Adds the destinations of the Ignite pods' required flows: every pod of the namespaces
+    /// that hold one (so that their classes are whole, as probing the whole cluster would find
+    /// them) and the addresses of DNS and the API server.
+    fn add_needed(
+        &mut self,
+        cluster: &'c Cluster,
+        env: &Environment,
+        cfg: &Compiled,
+        namespace: &str,
+    ) {
+        let mut namespaces: BTreeSet<&str> =
+            BTreeSet::from([namespace, env.dns.namespace.as_str()]);
+        let ips = env
+            .dns
+            .addresses
+            .iter()
+            .copied()
+            .chain(env.api_server.endpoints.iter().map(|&(ip, _)| ip))
+            .chain(env.api_server.cluster_ip.iter().map(|&(ip, _)| ip));
+        for ip in ips {
+            namespaces.extend(
+                cluster
+                    .pods_between(ip, ip)
+                    .map(|i| cluster.pods()[i].namespace.as_str()),
+            );
+            self.needed_ips.push(ip);
+        }
+        namespaces.extend(
+            cfg.extra_flows
+                .iter()
+                .filter(|(flow, _)| flow.direction == FlowDirection::Egress)
+                .map(|(flow, _)| flow.namespace.as_str()),
+        );
+        for ns in namespaces {
+            self.pods.extend(cluster.pod_indexes_in(ns));
+        }
+        self.pods.sort_unstable();
+        self.pods.dedup();
     }
 
     /// Adds what a pod peer of `policy` reaches: the pods it matches, found through the label
