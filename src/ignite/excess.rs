@@ -45,6 +45,14 @@ use crate::policy::{
 /// public address space.
 pub const INTERNET_PROBES: [&str; 2] = ["8.8.8.8", "2001:4860:4860::8888"];
 
+/// [`INTERNET_PROBES`] as addresses.
+const INTERNET_PROBE_ADDRESSES: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V6(std::net::Ipv6Addr::new(
+        0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888,
+    )),
+];
+
 /// Ports probed on every destination besides the ones the rules and pods name: DNS, web, and a
 /// classic back-door port.
 const PROBE_PORTS: [(u16, Protocol); 6] = [
@@ -493,10 +501,18 @@ fn egress_probing(
     prune: bool,
 ) -> Result<Vec<Finding>, TooLarge> {
     let cluster = view.cluster;
-    let rules: usize = ignite
+    // The policies selecting each Ignite pod, looked up once.
+    let selecting: Vec<Vec<&Policy>> = ignite.iter().map(|pod| view.selecting(pod)).collect();
+    let selecting_of = |pod: &PodInfo| -> Vec<&Policy> {
+        match ignite.iter().position(|p| std::ptr::eq(*p, pod)) {
+            Some(i) => selecting[i].clone(),
+            None => view.selecting(pod),
+        }
+    };
+    let rules: usize = selecting
         .iter()
-        .map(|pod| {
-            view.selecting(pod)
+        .map(|policies| {
+            policies
                 .iter()
                 .map(|p| p.egress.as_ref().map_or(0, Vec::len))
                 .sum::<usize>()
@@ -519,7 +535,7 @@ fn egress_probing(
     // What the rules can open at all; a destination outside it is denied on every port. The
     // openers of every destination are left out of it: only their required flows are probed.
     let reach = if prune {
-        Reach::of(view, ignite).map(|mut r| {
+        Reach::of(view, ignite, &selecting).map(|mut r| {
             if r.anywhere {
                 r.add_needed(cluster, env, cfg, namespace);
             }
@@ -564,11 +580,7 @@ fn egress_probing(
     for p in cfg.config.peer_ports() {
         ports.insert((p, Protocol::Tcp));
     }
-    for ip in INTERNET_PROBES {
-        if let Ok(ip) = ip.parse() {
-            addresses.insert(ip);
-        }
-    }
+    addresses.extend(INTERNET_PROBE_ADDRESSES);
     match &reach {
         None => addresses.extend(cluster.nodes().flat_map(|n| n.addresses.iter().copied())),
         Some(r) => {
@@ -587,8 +599,8 @@ fn egress_probing(
     addresses.extend(env.api_server.endpoints.iter().map(|&(ip, _)| ip));
     addresses.extend(env.api_server.cluster_ip.iter().map(|&(ip, _)| ip));
     let (mut drawn_ports, mut drawn_addresses) = (0, 0);
-    for pod in ignite {
-        for policy in view.selecting(pod) {
+    for policies in &selecting {
+        for policy in policies {
             for rule in policy.egress.iter().flatten() {
                 for p in &rule.ports {
                     if let PortMatch::Range { start, end } = p.port
@@ -658,18 +670,23 @@ fn egress_probing(
     // Only the policies that select them (and the cluster-wide ones) judge their egress.
     let ignite_classes = classes(view, &[namespace], ignite);
     let from_labels: Vec<String> = ignite_classes.iter().map(|c| c[0].label()).collect();
-    // Per destination: the ports probed on it, what it is for a required flow, its group.
-    let probes: Vec<Vec<(u16, Protocol, Option<FlowKind>)>> = dests
+    // Per destination: the ports probed on it, when its pod names ports the others do not.
+    let ports: Vec<(u16, Protocol)> = ports.into_iter().collect();
+    let probes: Vec<Option<Vec<(u16, Protocol)>>> = dests
         .iter()
-        .map(|dest| {
-            let mut probe = ports.clone();
-            if let Dest::Pod(p, _) | Dest::AnyPod(p) = dest {
+        .map(|dest| match dest {
+            Dest::Pod(p, _) | Dest::AnyPod(p)
+                if p.ports
+                    .iter()
+                    .any(|cp| ports.binary_search(&(cp.port, cp.protocol)).is_err()) =>
+            {
+                let mut probe = ports.clone();
                 probe.extend(p.ports.iter().map(|cp| (cp.port, cp.protocol)));
+                probe.sort_unstable();
+                probe.dedup();
+                Some(probe)
             }
-            probe
-                .into_iter()
-                .map(|(port, protocol)| (port, protocol, needs.kind(dest, port, protocol)))
-                .collect()
+            _ => None,
         })
         .collect();
     let mut found: Vec<(OpenerKey<'_>, Opened)> = Vec::new();
@@ -685,7 +702,7 @@ fn egress_probing(
         } else if from.pod.host_network {
             Judge::Open
         } else {
-            let selecting = view.selecting(from.pod);
+            let selecting = selecting_of(from.pod);
             if selecting.iter().any(|p| p.egress.is_some()) {
                 Judge::Rules(
                     selecting
@@ -703,7 +720,7 @@ fn egress_probing(
         // What opens every destination opens excess by definition (the internet on its
         // ports), whatever the probes below find.
         if summarise {
-            for key in anywhere_openers(view, from.pod) {
+            for key in anywhere_openers(from.pod, selecting_of(from.pod)) {
                 let entry = opened(&mut found, key, true);
                 entry.excess = true;
                 entry.from.insert(c);
@@ -732,7 +749,7 @@ fn egress_probing(
                     continue; // denied on every port
                 }
             }
-            for &(port, protocol, needed) in &probes[d] {
+            for &(port, protocol) in probes[d].as_deref().unwrap_or(&ports) {
                 openers.clear();
                 match &judge {
                     Judge::Open => openers.push(OpenerKey::Unisolated),
@@ -789,6 +806,11 @@ fn egress_probing(
                         }
                     }
                 }
+                if openers.is_empty() {
+                    continue;
+                }
+                // What the probe is for Ignite, asked only of a probe something opens.
+                let needed = needs.kind(dest, port, protocol);
                 for opener in openers.drain(..) {
                     let entry = opened(&mut found, opener, summarise);
                     if let Some(kind) = needed {
@@ -957,10 +979,10 @@ fn opens_anywhere(rule: &Rule) -> bool {
             .all(|p| !matches!(p.port, PortMatch::Named(_)))
 }
 
-/// The openers of every destination for an Ignite pod without cluster-wide tiers: the lack of
-/// egress isolation, or the rules of the policies isolating it that [`opens_anywhere`].
-fn anywhere_openers<'a>(view: &View<'a>, pod: &PodInfo) -> Vec<OpenerKey<'a>> {
-    let selecting = view.selecting(pod);
+/// The openers of every destination for an Ignite pod without cluster-wide tiers, given the
+/// policies selecting it: the lack of egress isolation, or the rules of the policies isolating
+/// it that [`opens_anywhere`].
+fn anywhere_openers<'a>(pod: &PodInfo, selecting: Vec<&'a Policy>) -> Vec<OpenerKey<'a>> {
     if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
         return vec![OpenerKey::Unisolated];
     }
@@ -1058,7 +1080,7 @@ impl<'c> Reach<'c> {
     /// Passes are judged on every destination). A pod not isolated for egress and a rule
     /// without `to` on numbered ports open every destination and are said so
     /// ([`opens_anywhere`]): they only set [`Reach::anywhere`].
-    fn of(view: &View<'c>, ignite: &[&PodInfo]) -> Option<Self> {
+    fn of(view: &View<'c>, ignite: &[&PodInfo], selecting: &[Vec<&'c Policy>]) -> Option<Self> {
         if view.has_tiers() {
             return None;
         }
@@ -1071,13 +1093,12 @@ impl<'c> Reach<'c> {
             needed_ips: Vec::new(),
         };
         let unlabelled = Labels::new();
-        for pod in ignite {
-            let selecting = view.selecting(pod);
+        for (pod, selecting) in ignite.iter().zip(selecting) {
             if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
                 reach.anywhere = true;
                 continue;
             }
-            for policy in selecting {
+            for &policy in selecting {
                 for rule in policy.egress.iter().flatten() {
                     if opens_anywhere(rule) {
                         reach.anywhere = true;
