@@ -36,9 +36,9 @@ use super::{
     scope,
 };
 use crate::policy::{
-    Cluster, Connection, Direction, Endpoint, IpBlock, Labels, Layer, NamespaceScope, Peer,
-    PodInfo, Policy, PolicyRef, PortMatch, Protocol, Rule, Selector, View, peer_matches,
-    rule_admits, rule_allows, rule_allows_port, tier::TierPeer,
+    Cluster, Connection, Direction, Endpoint, IpBlock, Labels, Layer, NAMESPACE_NAME_LABEL,
+    NamespaceInfo, NamespaceScope, Peer, PodInfo, Policy, PolicyRef, PortMatch, Protocol, Rule,
+    Selector, View, peer_matches, rule_admits, rule_allows, rule_allows_port, tier::TierPeer,
 };
 
 /// The internet, as probed: well-known public resolvers, reached by any rule that opens the
@@ -1181,21 +1181,32 @@ impl<'c> Reach<'c> {
         pods: &Selector,
         unlabelled: &Labels,
     ) {
-        let in_scope = |ns: &str| match namespaces {
-            NamespaceScope::Own => ns == policy.namespace,
-            NamespaceScope::Matching(sel) => {
-                sel.is_everything()
-                    || cluster
-                        .namespace(ns)
-                        .is_some_and(|n| sel.matches(&n.labels))
-            }
+        let in_scope = |ns: &NamespaceInfo| match namespaces {
+            NamespaceScope::Own => ns.name == policy.namespace,
+            NamespaceScope::Matching(sel) => sel.is_everything() || sel.matches(&ns.labels),
         };
         let matches =
             |i: &usize| peer_matches(cluster, policy, peer, &Endpoint::Pod(&cluster.pods()[*i]));
+        // A namespace selector that names its namespace (`kubernetes.io/metadata.name`, which
+        // the API server sets to the name) holds at most that one: its pods are the only
+        // candidates, however many pods elsewhere carry the pod selector's labels.
+        let named = match namespaces {
+            NamespaceScope::Matching(sel) => sel
+                .match_labels()
+                .find(|(k, _)| *k == NAMESPACE_NAME_LABEL)
+                .map(|(_, name)| name),
+            NamespaceScope::Own => None,
+        };
         match (namespaces, pods.anchor()) {
             (NamespaceScope::Own, _) => self
                 .pods
                 .extend(cluster.pod_indexes_in(&policy.namespace).filter(matches)),
+            (_, _) if let Some(name) = named => {
+                if cluster.namespace(name).is_some_and(in_scope) {
+                    self.pods
+                        .extend(cluster.pod_indexes_in(name).filter(matches));
+                }
+            }
             (_, Some(pairs)) => {
                 for (k, v) in pairs {
                     self.pods
@@ -1203,19 +1214,27 @@ impl<'c> Reach<'c> {
                 }
             }
             (_, None) => {
-                for ns in cluster.namespaces().filter(|n| in_scope(&n.name)) {
+                for ns in cluster.namespaces().filter(|n| in_scope(n)) {
                     self.pods
                         .extend(cluster.pod_indexes_in(&ns.name).filter(matches));
                 }
             }
         }
         if pods.matches(unlabelled) {
-            self.stand_ins.extend(
-                cluster
-                    .namespaces()
-                    .filter(|n| in_scope(&n.name))
-                    .map(|n| n.name.as_str()),
-            );
+            match named {
+                Some(name) => self.stand_ins.extend(
+                    cluster
+                        .namespace(name)
+                        .filter(|n| in_scope(n))
+                        .map(|n| n.name.as_str()),
+                ),
+                None => self.stand_ins.extend(
+                    cluster
+                        .namespaces()
+                        .filter(|n| in_scope(n))
+                        .map(|n| n.name.as_str()),
+                ),
+            }
         }
     }
 }

@@ -470,9 +470,9 @@ impl NamespacePolicies {
 fn namespace_info(ns: &Namespace) -> NamespaceInfo {
     let name = ns.metadata.name.clone().unwrap_or_default();
     let mut labels = ns.metadata.labels.clone().unwrap_or_default();
-    labels
-        .entry(NAMESPACE_NAME_LABEL.to_string())
-        .or_insert_with(|| name.clone());
+    // The API server sets it to the name on every namespace and refuses any other value, so a
+    // file that says otherwise is not what the cluster holds.
+    labels.insert(NAMESPACE_NAME_LABEL.to_string(), name.clone());
     NamespaceInfo {
         name,
         labels: labels.into(),
