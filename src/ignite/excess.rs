@@ -1413,6 +1413,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_internet_probes_are_the_addresses_named() {
+        let named: Vec<IpAddr> = INTERNET_PROBES
+            .iter()
+            .map(|a| a.parse().expect("an address"))
+            .collect();
+        assert_eq!(named, INTERNET_PROBE_ADDRESSES);
+        assert!(INTERNET_PROBE_ADDRESSES.iter().all(is_public));
+    }
+
+    #[test]
     fn public_addresses_are_told_from_private_ones() {
         for ip in ["8.8.8.8", "52.1.2.3", "2001:4860:4860::8888"] {
             assert!(is_public(&ip.parse().expect("ip")), "{ip}");
