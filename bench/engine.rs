@@ -364,6 +364,52 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
     });
 }
 
+/// What the live view does after every burst of changes (issue 15): the engine's model rebuilt
+/// from the stores — pods already in the engine's form and shared by pointer, every
+/// NetworkPolicy compiled again, the indexes sorted — and the targets resolved, at 10,000 and
+/// 150,000 pods (the clusters of `review_3k_scale`). Its time is the CPU a burst costs.
+#[divan::bench(args = [10_000, 150_000], sample_count = 10)]
+fn view_rebuild_scale(bencher: divan::Bencher, pods: usize) {
+    use std::sync::Arc;
+    let namespaces = pods / scale::PODS_PER_NAMESPACE;
+    let policies = if pods <= 10_000 { 15 } else { 10 };
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
+        .expect("seed loads");
+    snapshot
+        .add_value(
+            scale::filler(namespaces, policies),
+            &ignite_netpol::snapshot::Location {
+                origin: "scale".into(),
+                document: 1,
+                item: None,
+            },
+        )
+        .expect("filler loads");
+    let infos: Vec<Arc<ignite_netpol::policy::PodInfo>> = snapshot
+        .pods
+        .as_slice()
+        .iter()
+        .map(|p| Arc::new(ignite_netpol::policy::PodInfo::from_pod(p).expect("pod")))
+        .collect();
+    assert!(infos.len() >= pods, "cluster size");
+    let cfg = Compiled::default();
+    bencher.bench(|| {
+        let cluster = Cluster::from_parts(
+            snapshot.namespaces.as_slice(),
+            infos.iter().cloned(),
+            snapshot.network_policies.as_slice(),
+        )
+        .expect("model");
+        let objects = ignite_netpol::ignite::targets::Objects {
+            services: snapshot.services.as_slice(),
+            endpoint_slices: snapshot.endpoint_slices.as_slice(),
+        };
+        Environment::new(cluster, objects, &cfg)
+    });
+}
+
 /// `review_3k_seed` over `bench/mix.rs`'s 1,000 distinct reviews in turn (20 Ignite
 /// namespaces, CREATE/UPDATE/DELETE, about half denied with the full explanation): the figure
 /// per review the rotating load of `bench/webhook.sh` should show.
