@@ -329,12 +329,9 @@ fn review_3k_seed(bencher: divan::Bencher) {
     });
 }
 
-/// `review_3k_seed` in a big cluster: 10,000 pods and 3,000 NetworkPolicies (200 namespaces
-/// × 50 pods, 15 policies each), and 150,000 pods and 30,000 policies (3,000 namespaces × 50
-/// pods, 10 each), both with 50 more Ignite namespaces. Kubernetes' scalability envelope is
-/// 150,000 pods; a review should cost the same in both.
-#[divan::bench(args = [10_000, 150_000], sample_count = 200)]
-fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
+/// The seed cluster and the filler of the scale benchmarks: `pods` pods in namespaces of 50, 15
+/// policies a namespace up to 10,000 pods and 10 above.
+fn scale_snapshot(pods: usize) -> ClusterSnapshot {
     let namespaces = pods / scale::PODS_PER_NAMESPACE;
     let policies = if pods <= 10_000 { 15 } else { 10 };
     let mut snapshot = ClusterSnapshot::default();
@@ -351,6 +348,16 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
             },
         )
         .expect("filler loads");
+    snapshot
+}
+
+/// `review_3k_seed` in a big cluster: 10,000 pods and 3,000 NetworkPolicies (200 namespaces
+/// × 50 pods, 15 policies each), and 150,000 pods and 30,000 policies (3,000 namespaces × 50
+/// pods, 10 each), both with 50 more Ignite namespaces. Kubernetes' scalability envelope is
+/// 150,000 pods; a review should cost the same in both.
+#[divan::bench(args = [10_000, 150_000], sample_count = 200)]
+fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
+    let snapshot = scale_snapshot(pods);
     let cfg = Compiled::default();
     let env = Environment::build(&snapshot, &cfg).expect("model");
     assert!(env.cluster.pods().len() >= pods, "cluster size");
@@ -371,22 +378,7 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
 #[divan::bench(args = [10_000, 150_000], sample_count = 10)]
 fn view_rebuild_scale(bencher: divan::Bencher, pods: usize) {
     use std::sync::Arc;
-    let namespaces = pods / scale::PODS_PER_NAMESPACE;
-    let policies = if pods <= 10_000 { 15 } else { 10 };
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_text(include_str!("../examples/seed/cluster.yaml"), "seed")
-        .expect("seed loads");
-    snapshot
-        .add_value(
-            scale::filler(namespaces, policies),
-            &ignite_netpol::snapshot::Location {
-                origin: "scale".into(),
-                document: 1,
-                item: None,
-            },
-        )
-        .expect("filler loads");
+    let snapshot = scale_snapshot(pods);
     let infos: Vec<Arc<ignite_netpol::policy::PodInfo>> = snapshot
         .pods
         .as_slice()

@@ -697,30 +697,26 @@ fn egress_probing(
         // Judged the reference way (every probe through `View::evaluate`) for the exhaustive
         // analysis and when cluster-wide tiers take part; else from the egress rules of the
         // policies that isolate the pod, found once for the class.
+        let selecting = selecting_of(from.pod);
         let judge = if !prune || view.has_tiers() {
             Judge::Reference
-        } else if from.pod.host_network {
+        } else if egress_open(from.pod, &selecting) {
             Judge::Open
         } else {
-            let selecting = selecting_of(from.pod);
-            if selecting.iter().any(|p| p.egress.is_some()) {
-                Judge::Rules(
-                    selecting
-                        .into_iter()
-                        .flat_map(|policy| {
-                            let rules = policy.egress.iter().flatten().enumerate();
-                            rules.map(move |(index, rule)| (policy, index, rule))
-                        })
-                        .collect(),
-                )
-            } else {
-                Judge::Open
-            }
+            Judge::Rules(
+                selecting
+                    .iter()
+                    .flat_map(|&policy| {
+                        let rules = policy.egress.iter().flatten().enumerate();
+                        rules.map(move |(index, rule)| (policy, index, rule))
+                    })
+                    .collect(),
+            )
         };
         // What opens every destination opens excess by definition (the internet on its
         // ports), whatever the probes below find.
         if summarise {
-            for key in anywhere_openers(from.pod, selecting_of(from.pod)) {
+            for key in anywhere_openers(from.pod, &selecting) {
                 let entry = opened(&mut found, key, true);
                 entry.excess = true;
                 entry.from.insert(c);
@@ -979,16 +975,22 @@ fn opens_anywhere(rule: &Rule) -> bool {
             .all(|p| !matches!(p.port, PortMatch::Named(_)))
 }
 
+/// Whether NetworkPolicies leave `pod`'s egress open, given the policies selecting it: on the
+/// host's network, or no policy isolates its egress.
+fn egress_open(pod: &PodInfo, selecting: &[&Policy]) -> bool {
+    pod.host_network || !selecting.iter().any(|p| p.egress.is_some())
+}
+
 /// The openers of every destination for an Ignite pod without cluster-wide tiers, given the
 /// policies selecting it: the lack of egress isolation, or the rules of the policies isolating
 /// it that [`opens_anywhere`].
-fn anywhere_openers<'a>(pod: &PodInfo, selecting: Vec<&'a Policy>) -> Vec<OpenerKey<'a>> {
-    if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
+fn anywhere_openers<'a>(pod: &PodInfo, selecting: &[&'a Policy]) -> Vec<OpenerKey<'a>> {
+    if egress_open(pod, selecting) {
         return vec![OpenerKey::Unisolated];
     }
     selecting
-        .into_iter()
-        .flat_map(|policy| {
+        .iter()
+        .flat_map(|&policy| {
             let rules = policy.egress.iter().flatten().enumerate();
             rules
                 .filter(|(_, rule)| opens_anywhere(rule))
@@ -1094,7 +1096,7 @@ impl<'c> Reach<'c> {
         };
         let unlabelled = Labels::new();
         for (pod, selecting) in ignite.iter().zip(selecting) {
-            if pod.host_network || !selecting.iter().any(|p| p.egress.is_some()) {
+            if egress_open(pod, selecting) {
                 reach.anywhere = true;
                 continue;
             }
