@@ -371,20 +371,25 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
     });
 }
 
+/// The snapshot's pods in the engine's form, shared by pointer as the live view's store holds
+/// them.
+fn pod_infos(snapshot: &ClusterSnapshot) -> Vec<std::sync::Arc<ignite_netpol::policy::PodInfo>> {
+    snapshot
+        .pods
+        .as_slice()
+        .iter()
+        .map(|p| std::sync::Arc::new(ignite_netpol::policy::PodInfo::from_pod(p).expect("pod")))
+        .collect()
+}
+
 /// What the live view does after every burst of changes (issue 15): the engine's model rebuilt
 /// from the stores — pods already in the engine's form and shared by pointer, every
 /// NetworkPolicy compiled again, the indexes sorted — and the targets resolved, at 10,000 and
 /// 150,000 pods (the clusters of `review_3k_scale`). Its time is the CPU a burst costs.
 #[divan::bench(args = [10_000, 150_000], sample_count = 10)]
 fn view_rebuild_scale(bencher: divan::Bencher, pods: usize) {
-    use std::sync::Arc;
     let snapshot = scale_snapshot(pods);
-    let infos: Vec<Arc<ignite_netpol::policy::PodInfo>> = snapshot
-        .pods
-        .as_slice()
-        .iter()
-        .map(|p| Arc::new(ignite_netpol::policy::PodInfo::from_pod(p).expect("pod")))
-        .collect();
+    let infos = pod_infos(&snapshot);
     assert!(infos.len() >= pods, "cluster size");
     let cfg = Compiled::default();
     bencher.bench(|| {
@@ -394,6 +399,34 @@ fn view_rebuild_scale(bencher: divan::Bencher, pods: usize) {
             snapshot.network_policies.as_slice(),
         )
         .expect("model");
+        let objects = ignite_netpol::ignite::targets::Objects {
+            services: snapshot.services.as_slice(),
+            endpoint_slices: snapshot.endpoint_slices.as_slice(),
+        };
+        Environment::new(cluster, objects, &cfg)
+    });
+}
+
+/// `view_rebuild_scale` for a burst in which no NetworkPolicy changed (rollouts, pods coming
+/// and going): the compiled policies are taken from the view before, as the live view does.
+#[divan::bench(args = [10_000, 150_000], sample_count = 10)]
+fn view_rebuild_pods_changed_scale(bencher: divan::Bencher, pods: usize) {
+    let snapshot = scale_snapshot(pods);
+    let infos = pod_infos(&snapshot);
+    assert!(infos.len() >= pods, "cluster size");
+    let cfg = Compiled::default();
+    let before = Cluster::from_parts(
+        snapshot.namespaces.as_slice(),
+        infos.iter().cloned(),
+        snapshot.network_policies.as_slice(),
+    )
+    .expect("model");
+    bencher.bench(|| {
+        let cluster = Cluster::from_parts_compiled(
+            snapshot.namespaces.as_slice(),
+            infos.iter().cloned(),
+            before.compiled_policies(),
+        );
         let objects = ignite_netpol::ignite::targets::Objects {
             services: snapshot.services.as_slice(),
             endpoint_slices: snapshot.endpoint_slices.as_slice(),

@@ -299,6 +299,8 @@ async fn a_change_in_an_irrelevant_namespace_is_not_reconciled() {
     .await;
     let runs = server.metric("ignite_netpol_reconcile_runs_total").await;
     let views = server.metric("ignite_netpol_cluster_views_total").await;
+    let reusing = "ignite_netpol_cluster_views_reusing_policies_total";
+    let reused = server.metric(reusing).await;
 
     // `apps` holds no Ignite pod, no DNS, no API server, no host-network pod: a new pod and a
     // new policy there build new views (reviews read them) but are not judged again.
@@ -311,6 +313,12 @@ async fn a_change_in_an_irrelevant_namespace_is_not_reconciled() {
                "status": {"podIP": "172.21.33.8", "podIPs": [{"ip": "172.21.33.8"}]}}),
     )
     .await;
+    // No NetworkPolicy changed: that view took the compiled policies of the one before.
+    assert_eq!(
+        server.metric(reusing).await,
+        reused + 1.0,
+        "a pod change reuses the policies"
+    );
     skipped_after(
         &server,
         &fake,
@@ -322,6 +330,11 @@ async fn a_change_in_an_irrelevant_namespace_is_not_reconciled() {
     assert!(
         server.metric("ignite_netpol_cluster_views_total").await >= views + 2.0,
         "each change built a view"
+    );
+    assert_eq!(
+        server.metric(reusing).await,
+        reused + 1.0,
+        "a NetworkPolicy change compiles the policies again"
     );
     assert_eq!(
         server.metric("ignite_netpol_reconcile_runs_total").await,

@@ -77,14 +77,23 @@ pub async fn run<F, Fut>(
     // freeing a whole model — is dropped on the view thread, never on a review's.
     let mut retired: Vec<Arc<Environment>> = Vec::new();
     let mut current: Option<Arc<Environment>> = None;
+    // The NetworkPolicies the current view was built from: while the store holds the same
+    // objects, the next view takes their compiled form from the current one.
+    let mut built_from: Option<reconcile::Policies> = None;
     loop {
         // Building a view walks every object: on the view thread, off the review threads.
         let built = {
             let (stores, cfg) = (stores.clone(), cfg.clone());
+            let previous = built_from
+                .take()
+                .zip(current.as_ref().map(|env| env.cluster.compiled_policies()));
             builder
                 .run(move || {
                     let policies = stores.policies();
-                    let env = stores.environment(&stores.snapshot(), &policies, &cfg);
+                    let compiled = previous
+                        .filter(|(before, _)| same_objects(before, &policies))
+                        .map(|(_, compiled)| compiled);
+                    let env = stores.environment(&stores.snapshot(), &policies, compiled, &cfg);
                     (policies, env.map(Arc::new))
                 })
                 .await
@@ -93,6 +102,7 @@ pub async fn run<F, Fut>(
             Some((policies, Ok(env))) => {
                 set_view(env.clone());
                 retired.extend(current.replace(env.clone()));
+                built_from = Some(policies.clone());
                 on_view(env, policies).await;
             }
             Some((_, Err(error))) => {
@@ -122,6 +132,20 @@ pub async fn run<F, Fut>(
             tokio::time::sleep(settle).await;
         }
     }
+}
+
+/// Whether two lists hold the same objects, by identity: the store replaces the `Arc` of an
+/// object that changes and keeps the others, in whatever order it lists them.
+fn same_objects<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let addresses = |list: &[Arc<T>]| {
+        let mut v: Vec<*const T> = list.iter().map(Arc::as_ptr).collect();
+        v.sort_unstable();
+        v
+    };
+    addresses(a) == addresses(b)
 }
 
 /// The one thread that builds views and frees them. A view's memory is allocated and freed
@@ -332,4 +356,20 @@ async fn list_tiers(client: &Client, s: &mut ClusterSnapshot) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_objects_is_identity_in_any_order() {
+        let (a, b, c) = (Arc::new(1), Arc::new(2), Arc::new(3));
+        let listed = [a.clone(), b.clone(), c.clone()];
+        assert!(same_objects(&listed, &[c.clone(), a.clone(), b.clone()]));
+        // An object replaced by an equal one is a change: the store made a new `Arc`.
+        assert!(!same_objects(&listed, &[a.clone(), b.clone(), Arc::new(3)]));
+        assert!(!same_objects(&listed, &[a.clone(), b.clone()]));
+        assert!(!same_objects(&listed, &[a.clone(), b, a]));
+    }
 }

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::slim::{SlimPod, strip_meta, strip_policy};
 use crate::{
     ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES, targets::Objects},
+    policy::{Cluster, CompiledPolicies},
     snapshot::ClusterSnapshot,
 };
 
@@ -56,19 +57,27 @@ impl Stores {
         self.pods.state()
     }
 
-    /// The engine's environment from the stores.
+    /// The engine's environment from the stores. `compiled`, when given, must be what a view
+    /// built from the same `policies` compiled ([`Cluster::compiled_policies`]): the policies
+    /// are then taken as they are, not compiled again.
+    ///
+    /// [`Cluster::compiled_policies`]: crate::policy::Cluster::compiled_policies
     pub fn environment(
         &self,
         snapshot: &ClusterSnapshot,
         policies: &[Arc<NetworkPolicy>],
+        compiled: Option<CompiledPolicies>,
         cfg: &Compiled,
     ) -> Result<Environment, crate::policy::ObjectError> {
-        let cluster = crate::policy::Cluster::from_parts(
-            snapshot.namespaces.as_slice(),
-            self.pod_infos(),
-            policies.iter().map(|np| &**np),
-        )?;
-        let mut cluster = cluster;
+        let namespaces = snapshot.namespaces.as_slice();
+        let mut cluster = match compiled {
+            Some(compiled) => Cluster::from_parts_compiled(namespaces, self.pod_infos(), compiled),
+            None => Cluster::from_parts(
+                namespaces,
+                self.pod_infos(),
+                policies.iter().map(|np| &**np),
+            )?,
+        };
         add_tiers(snapshot, &mut cluster);
         let objects = Objects {
             services: snapshot.services.as_slice(),

@@ -88,7 +88,7 @@ pub struct Cluster {
     /// Shared with the live view's pod store: a view costs a pointer per pod, not a copy.
     pods: Vec<Arc<PodInfo>>,
     pods_by_namespace: HashMap<String, NamespacePods>,
-    policies: HashMap<String, NamespacePolicies>,
+    policies: CompiledPolicies,
     /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
     cluster_policies: Vec<ClusterPolicy>,
     nodes: Vec<NodeInfo>,
@@ -109,9 +109,23 @@ struct NamespacePods {
     by_name: Vec<u32>,
 }
 
+/// Every namespace's compiled NetworkPolicies, shared by the views built from the same objects:
+/// a view rebuilt for other changes (pods, Services, namespaces) takes them as they are instead
+/// of compiling and indexing every policy again, and it shares their memory with the view it
+/// replaces.
+#[derive(Clone, Debug, Default)]
+pub struct CompiledPolicies(Arc<HashMap<String, NamespacePolicies>>);
+
+impl CompiledPolicies {
+    /// Whether both are the same compiled policies (shared, not equal copies).
+    pub fn is(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// The policies of one namespace with an index from a required label to the policies that
 /// require it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct NamespacePolicies {
     policies: Vec<Policy>,
     by_name: HashMap<String, usize>,
@@ -149,12 +163,7 @@ impl Cluster {
         pods: impl IntoIterator<Item = P>,
         policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     ) -> Result<Self, ObjectError> {
-        let mut cluster = Self::default();
-        for ns in namespaces {
-            let info = namespace_info(ns);
-            cluster.namespaces.insert(info.name.clone(), info);
-        }
-        cluster.insert_pods(pods.into_iter().map(Into::into).collect());
+        let mut cluster = Self::without_policies(namespaces, pods);
         for np in policies {
             let policy = Policy::compile(np).map_err(|error| ObjectError {
                 kind: "NetworkPolicy",
@@ -164,8 +173,39 @@ impl Cluster {
             })?;
             cluster.upsert_policy(policy);
         }
-        cluster.index_pods();
         Ok(cluster)
+    }
+
+    /// [`Cluster::from_parts`] with the NetworkPolicies another view compiled from the same
+    /// objects ([`Cluster::compiled_policies`]).
+    pub fn from_parts_compiled<P: Into<Arc<PodInfo>>>(
+        namespaces: &[Namespace],
+        pods: impl IntoIterator<Item = P>,
+        policies: CompiledPolicies,
+    ) -> Self {
+        let mut cluster = Self::without_policies(namespaces, pods);
+        cluster.policies = policies;
+        cluster
+    }
+
+    fn without_policies<P: Into<Arc<PodInfo>>>(
+        namespaces: &[Namespace],
+        pods: impl IntoIterator<Item = P>,
+    ) -> Self {
+        let mut cluster = Self::default();
+        for ns in namespaces {
+            let info = namespace_info(ns);
+            cluster.namespaces.insert(info.name.clone(), info);
+        }
+        cluster.insert_pods(pods.into_iter().map(Into::into).collect());
+        cluster.index_pods();
+        cluster
+    }
+
+    /// The compiled NetworkPolicies, to build another view from the same objects with
+    /// [`Cluster::from_parts_compiled`].
+    pub fn compiled_policies(&self) -> CompiledPolicies {
+        self.policies.clone()
     }
 
     /// Builds the address and label indexes of the pods.
@@ -233,7 +273,8 @@ impl Cluster {
 
     /// Adds a policy, replacing one of the same namespace and name.
     pub fn upsert_policy(&mut self, policy: Policy) {
-        self.policies
+        // Copied only when shared with another view (never while a view is being built).
+        Arc::make_mut(&mut self.policies.0)
             .entry(policy.namespace.clone())
             .or_default()
             .upsert(policy);
@@ -373,12 +414,12 @@ impl Cluster {
 
     /// The policies of a namespace.
     pub fn policies_in(&self, namespace: &str) -> Option<&NamespacePolicies> {
-        self.policies.get(namespace)
+        self.policies.0.get(namespace)
     }
 
     /// The number of policies in the whole cluster.
     pub fn policy_count(&self) -> usize {
-        self.policies.values().map(|p| p.policies.len()).sum()
+        self.policies.0.values().map(|p| p.policies.len()).sum()
     }
 }
 
@@ -559,4 +600,61 @@ impl PodInfo {
 fn parse_ip(text: &str, field: &dyn std::fmt::Display) -> Result<IpAddr, FieldError> {
     text.parse()
         .map_err(|_| FieldError::new(field.to_string(), format!("invalid IP address {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(namespace: &str, name: &str, app: &str) -> NetworkPolicy {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Egress"]}
+        }))
+        .expect("policy")
+    }
+
+    fn pod(namespace: &str, name: &str, app: &str) -> PodInfo {
+        PodInfo {
+            namespace: namespace.into(),
+            name: name.into(),
+            labels: Labels::from([("app".to_string(), app.to_string())]),
+            ips: vec!["10.0.0.9".parse().expect("ip")],
+            host_network: false,
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_view_built_from_compiled_policies_shares_them_and_judges_alike() {
+        let policies = [
+            policy("grid", "ignite", "ignite"),
+            policy("web", "deny", "web"),
+        ];
+        let first = Cluster::from_parts(&[], [pod("grid", "ignite-0", "ignite")], &policies)
+            .expect("model");
+        // The pods changed (one more), the policies did not.
+        let pods = [
+            pod("grid", "ignite-0", "ignite"),
+            pod("web", "web-0", "web"),
+        ];
+        let reused = Cluster::from_parts_compiled(&[], pods.clone(), first.compiled_policies());
+        let compiled = Cluster::from_parts(&[], pods, &policies).expect("model");
+        assert!(reused.compiled_policies().is(&first.compiled_policies()));
+        assert!(!compiled.compiled_policies().is(&first.compiled_policies()));
+        for (namespace, name) in [("grid", "ignite-0"), ("web", "web-0")] {
+            let of = |c: &Cluster| {
+                let pod = c.pod(namespace, name).expect("pod");
+                let policies = c.policies_in(namespace).expect("policies");
+                policies
+                    .selecting(&pod.labels)
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(of(&reused), of(&compiled), "{namespace}/{name}");
+            assert_eq!(of(&reused).len(), 1, "{namespace}/{name} is selected");
+        }
+        assert_eq!(reused.policy_count(), 2);
+    }
 }

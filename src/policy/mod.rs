@@ -15,7 +15,8 @@ mod selector;
 pub mod tier;
 
 pub use cluster::{
-    Cluster, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, NodeInfo, ObjectError, PodInfo,
+    Cluster, CompiledPolicies, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, NodeInfo,
+    ObjectError, PodInfo,
 };
 pub use compile::{Direction, NamespaceScope, Peer, Policy, Rule};
 pub use eval::{

@@ -45,6 +45,8 @@ pub struct Metrics {
     view_gaps: Family<FlowLabels, Gauge>,
     /// Cluster views swapped in.
     pub views: Counter,
+    /// Of those, the views that share the compiled NetworkPolicies of the view they replace.
+    pub views_reusing_policies: Counter,
     /// The reconciler's own metrics, registered here and handed to it.
     pub reconcile: ReconcileMetrics,
     audit: Arc<AuditCounters>,
@@ -119,11 +121,18 @@ impl Metrics {
             "Cluster views swapped in (the live view builds one per burst of changes)",
             Counter::default(),
         );
+        let views_reusing_policies = registered(
+            &mut registry,
+            "cluster_views_reusing_policies",
+            "Cluster views that took the compiled NetworkPolicies of the view before (no NetworkPolicy changed in the burst)",
+            Counter::default(),
+        );
         let reconcile = ReconcileMetrics::default();
         reconcile.register(&mut registry);
         Self {
             reconcile,
             views,
+            views_reusing_policies,
             view_gaps,
             registry,
             reviews,

@@ -190,10 +190,14 @@ impl AppState {
     /// server ready.
     pub fn set_view(&self, env: Arc<Environment>) {
         self.note_view(&env);
-        self.view.store(Arc::new(ClusterView {
+        let compiled = env.cluster.compiled_policies();
+        let before = self.view.swap(Arc::new(ClusterView {
             env,
             loaded: Instant::now(),
         }));
+        if before.env.cluster.compiled_policies().is(&compiled) {
+            self.metrics.views_reusing_policies.inc();
+        }
         self.readiness.synced.store(true, Ordering::Release);
         self.readiness.ready.store(true, Ordering::Release);
         self.metrics.views.inc();
