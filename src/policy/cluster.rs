@@ -228,47 +228,64 @@ impl Cluster {
     }
 
     /// Adds the pods; a pod listed twice (same namespace and name) takes the place of the first.
+    /// A rebuild of the live view runs this over every pod of the cluster: namespaces are
+    /// grouped with a fast hash, and duplicates are found as neighbours in each namespace's
+    /// order by name (which the lookups need anyway), not through a map of every pod's key.
     fn insert_pods(&mut self, all: Vec<Arc<PodInfo>>) {
-        let mut kept: Vec<usize> = Vec::with_capacity(all.len());
-        {
-            let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(all.len());
-            for (j, pod) in all.iter().enumerate() {
-                match seen.get(&(pod.namespace.as_str(), pod.name.as_str())) {
-                    Some(&slot) => kept[slot] = j,
-                    None => {
-                        seen.insert((&pod.namespace, &pod.name), kept.len());
-                        kept.push(j);
+        let all: &[Arc<PodInfo>] = &all[..all.len().min(u32::MAX as usize)];
+        let name = |j: u32| all[j as usize].name.as_str();
+        // Each namespace's pods, as indexes into `all`, in load order.
+        let mut groups: HashMap<&str, Vec<u32>, foldhash::fast::RandomState> = HashMap::default();
+        for (j, pod) in (0..).zip(all) {
+            groups.entry(pod.namespace.as_str()).or_default().push(j);
+        }
+        // A pod listed more than once keeps the place of its first listing, with the content
+        // of its last (`source`); its other listings go.
+        let mut keep = vec![true; all.len()];
+        let mut source: Vec<u32> = (0..).take(all.len()).collect();
+        let mut sorted: Vec<(&str, Vec<u32>, Vec<u32>)> = Vec::with_capacity(groups.len());
+        for (namespace, order) in groups {
+            let mut by_name = order.clone();
+            // Equal names in load order.
+            by_name.sort_unstable_by(|&a, &b| name(a).cmp(name(b)).then(a.cmp(&b)));
+            for run in by_name.chunk_by(|&a, &b| name(a) == name(b)) {
+                if let [first, .., last] = *run {
+                    source[first as usize] = last;
+                    for &j in &run[1..] {
+                        keep[j as usize] = false;
                     }
                 }
             }
+            sorted.push((namespace, order, by_name));
         }
-        self.pods = kept.iter().map(|&j| all[j].clone()).collect();
-        drop(all);
-        for (i, pod) in self.pods.iter().enumerate() {
-            let Ok(i) = u32::try_from(i) else { break };
+        // Positions in `all` to positions among the kept pods (in load order).
+        let mut position = vec![0u32; all.len()];
+        let mut pods = Vec::with_capacity(all.len());
+        for j in 0..all.len() {
+            if keep[j] {
+                position[j] = u32::try_from(pods.len()).unwrap_or(u32::MAX);
+                pods.push(all[source[j] as usize].clone());
+            }
+        }
+        let kept = |list: Vec<u32>| -> Vec<u32> {
+            list.into_iter()
+                .filter(|&j| keep[j as usize])
+                .map(|j| position[j as usize])
+                .collect()
+        };
+        for (namespace, order, by_name) in sorted {
             // Looked up before inserting: a namespace's name is copied once, not once per pod.
-            if !self.namespaces.contains_key(&pod.namespace) {
-                let info = NamespaceInfo::named(&pod.namespace);
-                self.namespaces.insert(pod.namespace.clone(), info);
+            if !self.namespaces.contains_key(namespace) {
+                let info = NamespaceInfo::named(namespace);
+                self.namespaces.insert(namespace.to_string(), info);
             }
-            match self.pods_by_namespace.get_mut(&pod.namespace) {
-                Some(pods) => pods.order.push(i),
-                None => {
-                    let pods = NamespacePods {
-                        order: vec![i],
-                        by_name: Vec::new(),
-                    };
-                    self.pods_by_namespace.insert(pod.namespace.clone(), pods);
-                }
-            }
+            let pods = NamespacePods {
+                order: kept(order),
+                by_name: kept(by_name),
+            };
+            self.pods_by_namespace.insert(namespace.to_string(), pods);
         }
-        let all = &self.pods;
-        for pods in self.pods_by_namespace.values_mut() {
-            pods.order.shrink_to_fit();
-            pods.by_name = pods.order.clone();
-            pods.by_name
-                .sort_unstable_by(|&a, &b| all[a as usize].name.cmp(&all[b as usize].name));
-        }
+        self.pods = pods;
     }
 
     /// Adds a policy, replacing one of the same namespace and name.
@@ -423,15 +440,12 @@ impl Cluster {
     }
 }
 
-/// FNV-1a over `key`, a separator no label contains, and `value`: a rebuild hashes every label
-/// of every pod, and a hit is checked against the labels anyway, so speed beats SipHash here.
+/// A fast hash of a label pair, the same for the life of the process: a rebuild hashes every
+/// label of every pod, and a hit is checked against the labels anyway, so speed beats SipHash
+/// (and a byte-at-a-time hash) here.
 fn label_hash(key: &str, value: &str) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes().chain([0xff]).chain(value.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-    }
-    h
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6967_6e69_7465).hash_one((key, value))
 }
 
 impl NamespaceInfo {
@@ -656,5 +670,39 @@ mod tests {
             assert_eq!(of(&reused).len(), 1, "{namespace}/{name} is selected");
         }
         assert_eq!(reused.policy_count(), 2);
+    }
+
+    #[test]
+    fn a_pod_listed_twice_takes_the_place_of_the_first() {
+        let mut again = pod("grid", "ignite-0", "ignite");
+        again.ips = vec!["10.0.0.10".parse().expect("ip")];
+        let pods = [
+            pod("grid", "ignite-0", "ignite"),
+            pod("web", "web-0", "web"),
+            pod("grid", "ignite-1", "ignite"),
+            again,
+        ];
+        let cluster = Cluster::from_parts(&[], pods, &[]).expect("model");
+        let names: Vec<String> = cluster
+            .pods()
+            .iter()
+            .map(|p| format!("{}/{} {:?}", p.namespace, p.name, p.ips))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "grid/ignite-0 [10.0.0.10]",
+                "web/web-0 [10.0.0.9]",
+                "grid/ignite-1 [10.0.0.9]"
+            ]
+        );
+        let ip = |p: &str| p.parse().expect("ip");
+        assert_eq!(
+            cluster.pod("grid", "ignite-0").map(|p| p.ips.clone()),
+            Some(vec![ip("10.0.0.10")])
+        );
+        assert!(cluster.pod("grid", "ignite-1").is_some());
+        assert!(cluster.pod("grid", "ignite-2").is_none());
+        assert!(cluster.is_pod_ip(&ip("10.0.0.10")));
     }
 }
