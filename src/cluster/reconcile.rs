@@ -370,20 +370,22 @@ pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compi
     relevant.insert(env.dns.namespace.as_str());
     relevant.insert(cfg.config.api_server.service.namespace.as_str());
     relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
+    // One pass over the pods: the namespaces of host-network pods, Ignite pods and pods that
+    // look like Ignite ([`scope::ignite_pods`], [`scope::suspect_pods`]).
+    let peer_ports = cfg.config.peer_ports();
     relevant.extend(
         cluster
             .pods()
             .iter()
-            .filter(|p| p.host_network)
+            .filter(|p| {
+                p.host_network
+                    || scope::is_ignite(cfg, p)
+                    || p.ports.iter().any(|cp| peer_ports.contains(&cp.port))
+            })
             .map(|p| p.namespace.as_str()),
     );
     for ns in &namespaces {
         (&ns.name, &ns.labels).hash(&mut h);
-        if !scope::ignite_pods(cluster, cfg, &ns.name).is_empty()
-            || !scope::suspect_pods(cluster, cfg, &ns.name).is_empty()
-        {
-            relevant.insert(ns.name.as_str());
-        }
     }
     // Stores list in no particular order: every part is sorted before it is hashed.
     let mut parts: Vec<String> = Vec::new();
@@ -415,4 +417,67 @@ pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compi
     gaps.sort_unstable();
     format!("{api:?} {dns:?} {gaps:?}").hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::ClusterSnapshot;
+
+    /// The seed cluster plus `extra` (YAML documents), and the digest of what the reconciler
+    /// reads.
+    fn digest(extra: &str) -> u64 {
+        let mut snapshot = ClusterSnapshot::default();
+        snapshot
+            .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
+            .expect("seed");
+        if !extra.is_empty() {
+            snapshot.add_text(extra, "extra").expect("extra");
+        }
+        let cfg = Compiled::default();
+        let env = Environment::build(&snapshot, &cfg).expect("model");
+        let policies: Vec<Arc<NetworkPolicy>> = snapshot
+            .network_policies
+            .as_slice()
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect();
+        relevance(&env, &policies, &cfg)
+    }
+
+    fn apps_pod(name: &str, spec: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: apps, labels: {{app: web}}}}\n\
+             spec: {spec}\nstatus: {{podIP: 172.21.33.9, podIPs: [{{ip: 172.21.33.9}}]}}\n"
+        )
+    }
+
+    #[test]
+    fn only_pods_that_matter_to_ignite_change_the_digest() {
+        let seed = digest("");
+        let plain = "{containers: [{name: web, image: nginx}]}";
+        assert_eq!(
+            digest(&apps_pod("web-1", plain)),
+            seed,
+            "an application pod"
+        );
+        // Ignite's discovery port without Ignite's labels: a suspect, its namespace matters.
+        let listens = "{containers: [{name: grid, image: x, ports: [{containerPort: 47500}]}]}";
+        assert_ne!(
+            digest(&apps_pod("grid-0", listens)),
+            seed,
+            "a pod on a peer port"
+        );
+        // On the host's network its address is a node's.
+        let host = "{hostNetwork: true, containers: [{name: agent, image: x}]}";
+        assert_ne!(
+            digest(&apps_pod("agent-0", host)),
+            seed,
+            "a host-network pod"
+        );
+        let ignite = "apiVersion: v1\nkind: Pod\nmetadata: {name: ignite-1, namespace: cache-ns, labels: {app: ignite}}\n\
+                      spec: {containers: [{name: ignite, image: x}]}\n";
+        assert_ne!(digest(ignite), seed, "an Ignite pod");
+    }
 }
