@@ -371,15 +371,40 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
     });
 }
 
-/// The snapshot's pods in the engine's form, shared by pointer as the live view's store holds
-/// them.
-fn pod_infos(snapshot: &ClusterSnapshot) -> Vec<std::sync::Arc<ignite_netpol::policy::PodInfo>> {
-    snapshot
+type PodInfos = Vec<std::sync::Arc<ignite_netpol::policy::PodInfo>>;
+
+/// The cluster of `review_3k_scale` and its pods in the engine's form, shared by pointer as the
+/// live view's store holds them.
+fn rebuild_inputs(pods: usize) -> (ClusterSnapshot, PodInfos) {
+    let snapshot = scale_snapshot(pods);
+    let infos: PodInfos = snapshot
         .pods
         .as_slice()
         .iter()
         .map(|p| std::sync::Arc::new(ignite_netpol::policy::PodInfo::from_pod(p).expect("pod")))
-        .collect()
+        .collect();
+    assert!(infos.len() >= pods, "cluster size");
+    (snapshot, infos)
+}
+
+/// The model with every NetworkPolicy compiled.
+fn compiled_model(snapshot: &ClusterSnapshot, infos: &PodInfos) -> Cluster {
+    Cluster::from_parts(
+        snapshot.namespaces.as_slice(),
+        infos.iter().cloned(),
+        snapshot.network_policies.as_slice(),
+    )
+    .expect("model")
+}
+
+/// The environment of a rebuilt model: the targets resolved from the snapshot's Services and
+/// EndpointSlices, as `Stores::environment` does.
+fn with_targets(cluster: Cluster, snapshot: &ClusterSnapshot, cfg: &Compiled) -> Environment {
+    let objects = ignite_netpol::ignite::targets::Objects {
+        services: snapshot.services.as_slice(),
+        endpoint_slices: snapshot.endpoint_slices.as_slice(),
+    };
+    Environment::new(cluster, objects, cfg)
 }
 
 /// What the live view does after every burst of changes (issue 15): the engine's model rebuilt
@@ -388,50 +413,25 @@ fn pod_infos(snapshot: &ClusterSnapshot) -> Vec<std::sync::Arc<ignite_netpol::po
 /// 150,000 pods (the clusters of `review_3k_scale`). Its time is the CPU a burst costs.
 #[divan::bench(args = [10_000, 150_000], sample_count = 10)]
 fn view_rebuild_scale(bencher: divan::Bencher, pods: usize) {
-    let snapshot = scale_snapshot(pods);
-    let infos = pod_infos(&snapshot);
-    assert!(infos.len() >= pods, "cluster size");
+    let (snapshot, infos) = rebuild_inputs(pods);
     let cfg = Compiled::default();
-    bencher.bench(|| {
-        let cluster = Cluster::from_parts(
-            snapshot.namespaces.as_slice(),
-            infos.iter().cloned(),
-            snapshot.network_policies.as_slice(),
-        )
-        .expect("model");
-        let objects = ignite_netpol::ignite::targets::Objects {
-            services: snapshot.services.as_slice(),
-            endpoint_slices: snapshot.endpoint_slices.as_slice(),
-        };
-        Environment::new(cluster, objects, &cfg)
-    });
+    bencher.bench(|| with_targets(compiled_model(&snapshot, &infos), &snapshot, &cfg));
 }
 
 /// `view_rebuild_scale` for a burst in which no NetworkPolicy changed (rollouts, pods coming
 /// and going): the compiled policies are taken from the view before, as the live view does.
 #[divan::bench(args = [10_000, 150_000], sample_count = 10)]
 fn view_rebuild_pods_changed_scale(bencher: divan::Bencher, pods: usize) {
-    let snapshot = scale_snapshot(pods);
-    let infos = pod_infos(&snapshot);
-    assert!(infos.len() >= pods, "cluster size");
+    let (snapshot, infos) = rebuild_inputs(pods);
     let cfg = Compiled::default();
-    let before = Cluster::from_parts(
-        snapshot.namespaces.as_slice(),
-        infos.iter().cloned(),
-        snapshot.network_policies.as_slice(),
-    )
-    .expect("model");
+    let before = compiled_model(&snapshot, &infos);
     bencher.bench(|| {
         let cluster = Cluster::from_parts_compiled(
             snapshot.namespaces.as_slice(),
             infos.iter().cloned(),
             before.compiled_policies(),
         );
-        let objects = ignite_netpol::ignite::targets::Objects {
-            services: snapshot.services.as_slice(),
-            endpoint_slices: snapshot.endpoint_slices.as_slice(),
-        };
-        Environment::new(cluster, objects, &cfg)
+        with_targets(cluster, &snapshot, &cfg)
     });
 }
 
