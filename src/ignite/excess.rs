@@ -1189,54 +1189,45 @@ impl<'c> Reach<'c> {
         };
         let matches =
             |i: &usize| peer_matches(cluster, policy, peer, &Endpoint::Pod(&cluster.pods()[*i]));
-        // A namespace selector that names its namespace (`kubernetes.io/metadata.name`, which
-        // the API server sets to the name) holds at most that one: its pods are the only
-        // candidates, however many pods elsewhere carry the pod selector's labels.
-        let named = match namespaces {
+        // The one namespace the peer can range over, when there is one: the policy's own
+        // without a namespace selector, or the one a namespace selector names
+        // (`kubernetes.io/metadata.name`, which the API server sets to the name).
+        let only = match namespaces {
+            NamespaceScope::Own => Some(policy.namespace.as_str()),
             NamespaceScope::Matching(sel) => sel
                 .match_labels()
                 .find(|(k, _)| *k == NAMESPACE_NAME_LABEL)
                 .map(|(_, name)| name),
-            NamespaceScope::Own => None,
         };
-        match (namespaces, pods.anchor()) {
-            (NamespaceScope::Own, _) => self
-                .pods
-                .extend(cluster.pod_indexes_in(&policy.namespace).filter(matches)),
-            (_, _) if let Some(name) = named => {
-                if cluster.namespace(name).is_some_and(in_scope) {
-                    self.pods
-                        .extend(cluster.pod_indexes_in(name).filter(matches));
-                }
+        let scoped = || -> Vec<&'c NamespaceInfo> {
+            match only {
+                Some(name) => cluster
+                    .namespace(name)
+                    .filter(|n| in_scope(n))
+                    .into_iter()
+                    .collect(),
+                None => cluster.namespaces().filter(|n| in_scope(n)).collect(),
             }
-            (_, Some(pairs)) => {
+        };
+        match pods.anchor() {
+            // Across namespaces, the pods carrying the selector's labels are the candidates;
+            // within one namespace, its pods are, however many pods elsewhere carry them.
+            Some(pairs) if only.is_none() => {
                 for (k, v) in pairs {
                     self.pods
                         .extend(cluster.pods_labelled(k, v).filter(matches));
                 }
             }
-            (_, None) => {
-                for ns in cluster.namespaces().filter(|n| in_scope(n)) {
+            _ => {
+                for ns in scoped() {
                     self.pods
                         .extend(cluster.pod_indexes_in(&ns.name).filter(matches));
                 }
             }
         }
         if pods.matches(unlabelled) {
-            match named {
-                Some(name) => self.stand_ins.extend(
-                    cluster
-                        .namespace(name)
-                        .filter(|n| in_scope(n))
-                        .map(|n| n.name.as_str()),
-                ),
-                None => self.stand_ins.extend(
-                    cluster
-                        .namespaces()
-                        .filter(|n| in_scope(n))
-                        .map(|n| n.name.as_str()),
-                ),
-            }
+            self.stand_ins
+                .extend(scoped().into_iter().map(|n| n.name.as_str()));
         }
     }
 }
