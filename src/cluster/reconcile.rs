@@ -378,9 +378,7 @@ pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compi
             .pods()
             .iter()
             .filter(|p| {
-                p.host_network
-                    || scope::is_ignite(cfg, p)
-                    || p.ports.iter().any(|cp| peer_ports.contains(&cp.port))
+                p.host_network || scope::is_ignite(cfg, p) || scope::declares_port(p, &peer_ports)
             })
             .map(|p| p.namespace.as_str()),
     );

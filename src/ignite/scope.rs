@@ -34,8 +34,13 @@ pub fn suspect_pods<'a>(cluster: &'a Cluster, cfg: &Compiled, namespace: &str) -
     cluster
         .pods_in(namespace)
         .filter(|p| !p.host_network && !is_ignite(cfg, p))
-        .filter(|p| p.ports.iter().any(|cp| ports.contains(&cp.port)))
+        .filter(|p| declares_port(p, &ports))
         .collect()
+}
+
+/// Whether a pod declares one of `ports` (Ignite's peer ports: [`suspect_pods`]).
+pub fn declares_port(pod: &PodInfo, ports: &[u16]) -> bool {
+    pod.ports.iter().any(|cp| ports.contains(&cp.port))
 }
 
 /// The warning for suspects, naming them and the `ignitePods` value that would include them.
