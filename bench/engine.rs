@@ -360,7 +360,7 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
     let snapshot = scale_snapshot(pods);
     let cfg = Compiled::default();
     let env = Environment::build(&snapshot, &cfg).expect("model");
-    assert!(env.cluster.pods().len() >= pods, "cluster size");
+    assert!(env.cluster.pod_count() >= pods, "cluster size");
     let body = include_bytes!("review-3k.json");
     let reviewed = ignite_netpol::admission::review(&env, &cfg, body, Default::default());
     assert!(reviewed.answer.allowed, "the benchmark review is admitted");

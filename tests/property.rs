@@ -525,8 +525,7 @@ fn patches_pass_keep_allowances_and_are_idempotent() {
     let targets: Vec<Endpoint> = env
         .cluster
         .pods()
-        .iter()
-        .map(|p| Endpoint::Pod(p))
+        .map(Endpoint::Pod)
         .chain(
             ["192.168.49.2", "10.96.0.1", "8.8.8.8", "10.0.1.7"]
                 .iter()

@@ -287,3 +287,78 @@ async fn a_relist_replaces_the_pod_store_and_keeps_unchanged_pods() {
     );
     assert_eq!(store.len(), 2);
 }
+
+/// The store hands the view thread only what changed since it last asked: everything the
+/// first time and after a relist, then the pods added, replaced or deleted — not those whose
+/// status alone changed — each as it is now.
+#[tokio::test]
+async fn the_pod_store_hands_out_what_changed_since_the_last_view() {
+    let changed = Arc::new(Notify::new());
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    let store = reflect_pods(rx, changed.clone());
+    let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
+    send(Event::Init);
+    send(Event::InitApply(pod(
+        "100", "Running", "10.0.0.5", "ignite",
+    )));
+    send(Event::InitApply(named(
+        "web-0", "100", "Running", "10.0.0.6", "web",
+    )));
+    send(Event::InitDone);
+    store.wait_until_ready().await;
+    assert!(
+        store.take_changes().is_none(),
+        "the first view takes every pod"
+    );
+    let first = store.pod_set(None);
+    assert_eq!(first.len(), 2);
+    assert_eq!(store.take_changes().map(|c| c.len()), Some(0));
+
+    // Status churn, a new pod, a relabel and a deletion.
+    send(Event::Apply(pod("101", "Succeeded", "10.0.0.5", "ignite")));
+    send(Event::Apply(named(
+        "web-1", "102", "Running", "10.0.0.7", "web",
+    )));
+    send(Event::Apply(named(
+        "web-0", "103", "Running", "10.0.0.6", "frontend",
+    )));
+    send(Event::Delete(named(
+        "web-1", "104", "Running", "10.0.0.7", "web",
+    )));
+    send(Event::Apply(named(
+        "marker", "105", "Running", "10.0.0.8", "m",
+    )));
+    until_pods(&store, &changed, |s| s.get("cache-ns", "marker").is_some()).await;
+    let next = store.pod_set(Some(&first));
+    assert_eq!(next.base_id(), first.base_id(), "derived, not indexed anew");
+    let mut listed: Vec<String> = next
+        .iter()
+        .map(|p| format!("{} {:?}", p.name, p.labels.get("app")))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "ignite-0 Some(\"ignite\")",
+            "marker Some(\"m\")",
+            "web-0 Some(\"frontend\")"
+        ]
+    );
+    assert!(
+        next.added_to_base().iter().all(|p| p.name != "ignite-0"),
+        "a status-only update is not a change"
+    );
+    assert_eq!(store.take_changes().map(|c| c.len()), Some(0));
+
+    // A relist: the next view takes every pod anew.
+    send(Event::Init);
+    send(Event::InitApply(pod(
+        "200", "Running", "10.0.0.5", "ignite",
+    )));
+    send(Event::InitDone);
+    until_pods(&store, &changed, |s| s.get("cache-ns", "marker").is_none()).await;
+    assert!(
+        store.take_changes().is_none(),
+        "a relist replaces every pod"
+    );
+}

@@ -80,24 +80,36 @@ pub async fn run<F, Fut>(
     // The NetworkPolicies the current view was built from: while the store holds the same
     // objects, the next view takes their compiled form from the current one.
     let mut built_from: Option<reconcile::Policies> = None;
+    // The pods the last build took from the store (built or not): the next build applies the
+    // store's changes since to them.
+    let mut pods: Option<crate::policy::PodSet> = None;
     loop {
-        // Building a view walks every object: on the view thread, off the review threads.
+        // Building a view walks every object but the pods: on the view thread, off the review
+        // threads.
         let built = {
-            let (stores, cfg) = (stores.clone(), cfg.clone());
+            let (stores, cfg, before) = (stores.clone(), cfg.clone(), pods.take());
             let previous = built_from
                 .take()
                 .zip(current.as_ref().map(|env| env.cluster.compiled_policies()));
             builder
                 .run(move || {
+                    let pods = stores.pods.pod_set(before.as_ref());
                     let policies = stores.policies();
                     let compiled = previous
                         .filter(|(before, _)| same_objects(before, &policies))
                         .map(|(_, compiled)| compiled);
-                    let env = stores.environment(&stores.snapshot(), &policies, compiled, &cfg);
-                    (policies, env.map(Arc::new))
+                    let snapshot = stores.snapshot();
+                    let env =
+                        stores.environment(&snapshot, pods.clone(), &policies, compiled, &cfg);
+                    (pods, policies, env.map(Arc::new))
                 })
                 .await
         };
+        // Lost with a build that panicked: the next one takes every pod anew.
+        let built = built.map(|(taken, policies, env)| {
+            pods = Some(taken);
+            (policies, env)
+        });
         match built {
             Some((policies, Ok(env))) => {
                 set_view(env.clone());

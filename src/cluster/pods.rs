@@ -3,6 +3,10 @@
 //! pointer with every view built from the store — instead of a stored object plus a copy per
 //! view. An event that leaves the `PodInfo` as it was (a pod's status, its `resourceVersion`,
 //! `managedFields`) changes nothing and pokes nothing.
+//!
+//! The store also notes which pods changed since the view thread last asked
+//! ([`PodStore::take_changes`]), so the next view applies those changes to the one before
+//! ([`PodSet::changed`]) instead of indexing every pod again.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -15,7 +19,7 @@ use kube::runtime::watcher;
 use tokio::sync::{Notify, watch};
 
 use super::slim::SlimPod;
-use crate::policy::PodInfo;
+use crate::policy::{PodChange, PodInfo, PodSet};
 
 type Key = (String, String);
 
@@ -25,6 +29,11 @@ type Key = (String, String);
 struct Pods {
     table: HashTable<Arc<PodInfo>>,
     hasher: RandomState,
+    /// The pods changed since the changes were last taken, by namespace and name.
+    changed: std::collections::HashSet<Key>,
+    /// Whether every pod is to be taken anew: after a relist, before the first view, or when
+    /// the changes noted outgrow what applying them would save.
+    replaced: bool,
 }
 
 impl Pods {
@@ -41,28 +50,41 @@ impl Pods {
 
     /// Stores `pod`, replacing the one of its namespace and name; whether anything changed.
     fn upsert(&mut self, pod: PodInfo) -> bool {
-        let Self { table, hasher } = self;
+        let Self { table, hasher, .. } = self;
         let h = Self::hash(hasher, &pod.namespace, &pod.name);
-        match table.entry(
+        let key = |p: &PodInfo| (p.namespace.clone(), p.name.clone());
+        let key = match table.entry(
             h,
             |p| p.namespace == pod.namespace && p.name == pod.name,
             |p| Self::hash(hasher, &p.namespace, &p.name),
         ) {
-            Entry::Occupied(e) if **e.get() == pod => false,
+            Entry::Occupied(e) if **e.get() == pod => return false,
             Entry::Occupied(mut e) => {
                 *e.get_mut() = Arc::new(pod);
-                true
+                key(e.get())
             }
-            Entry::Vacant(e) => {
-                e.insert(Arc::new(pod));
-                true
-            }
+            Entry::Vacant(e) => key(e.insert(Arc::new(pod)).get()),
+        };
+        self.note(key);
+        true
+    }
+
+    /// Notes that the pod of `key` changed.
+    fn note(&mut self, key: Key) {
+        if self.replaced {
+            return;
+        }
+        self.changed.insert(key);
+        // Past this, applying the changes to a view costs about what indexing every pod does.
+        if self.changed.len() > 1024 + self.table.len() / 4 {
+            self.replaced = true;
+            self.changed = Default::default();
         }
     }
 
     /// Stores `pod` as it is (a relist's), replacing the one of its namespace and name.
     fn insert(&mut self, pod: Arc<PodInfo>) {
-        let Self { table, hasher } = self;
+        let Self { table, hasher, .. } = self;
         let h = Self::hash(hasher, &pod.namespace, &pod.name);
         match table.entry(
             h,
@@ -79,10 +101,15 @@ impl Pods {
     /// Removes the pod of `namespace` and `name`; whether there was one.
     fn remove(&mut self, namespace: &str, name: &str) -> bool {
         let h = Self::hash(&self.hasher, namespace, name);
-        self.table
+        let removed = self
+            .table
             .find_entry(h, |p| p.namespace == namespace && p.name == name)
             .map(|e| e.remove())
-            .is_ok()
+            .is_ok();
+        if removed {
+            self.note((namespace.to_string(), name.to_string()));
+        }
+        removed
     }
 }
 
@@ -103,6 +130,36 @@ impl PodStore {
     /// Every pod now stored, in no particular order (pointers: the pods are not copied).
     pub fn state(&self) -> Vec<Arc<PodInfo>> {
         self.read().table.iter().cloned().collect()
+    }
+
+    /// The pods changed since the last call, as they are now; `None` when every pod is to be
+    /// taken anew ([`PodStore::state`]): the first time, after a relist, or after more changes
+    /// than applying them would save. Only the view thread calls it: whatever it takes must
+    /// reach the next view.
+    pub fn take_changes(&self) -> Option<Vec<PodChange>> {
+        let mut pods = self.pods.write().unwrap_or_else(PoisonError::into_inner);
+        let keys = std::mem::take(&mut pods.changed);
+        if std::mem::take(&mut pods.replaced) {
+            return None;
+        }
+        let changes = keys
+            .into_iter()
+            .map(|(namespace, name)| PodChange {
+                pod: pods.get(&namespace, &name).cloned(),
+                namespace,
+                name,
+            })
+            .collect();
+        Some(changes)
+    }
+
+    /// The pods now stored, derived from `previous` — what the last call built — by the
+    /// changes since, or indexed anew (see [`PodStore::take_changes`]).
+    pub fn pod_set(&self, previous: Option<&PodSet>) -> PodSet {
+        match (previous, self.take_changes()) {
+            (Some(previous), Some(changes)) => previous.changed(changes),
+            _ => PodSet::new(self.state()),
+        }
     }
 
     /// A pod by namespace and name.
@@ -157,7 +214,11 @@ where
 {
     let (ready_tx, ready) = watch::channel(false);
     let store = PodStore {
-        pods: Arc::default(),
+        pods: Arc::new(RwLock::new(Pods {
+            // The first view takes every pod.
+            replaced: true,
+            ..Pods::default()
+        })),
         ready,
     };
     let pods = store.pods.clone();
@@ -192,7 +253,9 @@ where
                     false
                 }
                 Ok(watcher::Event::InitDone) => {
-                    if let Some(listed) = relist.take() {
+                    if let Some(mut listed) = relist.take() {
+                        // The next view takes every pod anew.
+                        listed.replaced = true;
                         *write() = listed;
                     }
                     let _ = ready_tx.send(true);

@@ -29,6 +29,7 @@ use prometheus_client::{
 use crate::{
     audit::{AuditRecord, AuditSink},
     ignite::{Compiled, Environment, Mode, flows::FlowKind, refresh, report, scope},
+    policy::{PodInfo, PodSet},
 };
 
 /// The NetworkPolicies a view was built from, shared with the watcher's store.
@@ -124,6 +125,8 @@ pub struct Reconciler {
     reported: HashMap<(String, String), String>,
     /// The [`relevance`] of the last view judged in full.
     judged: Option<u64>,
+    /// What [`relevance`] keeps between views.
+    flagged: Flagged,
 }
 
 impl Reconciler {
@@ -149,6 +152,7 @@ impl Reconciler {
             audit,
             reported: HashMap::new(),
             judged: None,
+            flagged: Flagged::default(),
         }
     }
 
@@ -167,24 +171,26 @@ impl Reconciler {
                 self.mode,
                 self.judged,
             );
+            let mut flagged = std::mem::take(&mut self.flagged);
             tokio::task::spawn_blocking(move || {
-                let digest = relevance(&env, &policies, &cfg);
+                let digest = relevance(&env, &policies, &cfg, &mut flagged);
                 if last == Some(digest) {
-                    return (digest, None);
+                    return (flagged, digest, None);
                 }
                 let stale = if mode == ReconcileMode::Update {
                     stale_managed(&env, &policies, &cfg)
                 } else {
                     Vec::new()
                 };
-                (digest, Some((stale, report::scan(&env, &cfg))))
+                (flagged, digest, Some((stale, report::scan(&env, &cfg))))
             })
             .await
         };
-        let Ok((digest, verdicts)) = judged else {
+        let Ok((flagged, digest, verdicts)) = judged else {
             tracing::error!("The reconciler's judging failed; trying again on the next view");
             return;
         };
+        self.flagged = flagged;
         let Some((stale, mut reports)) = verdicts else {
             tracing::debug!("No change that matters to an Ignite namespace; not reconciled");
             self.metrics.skipped.inc();
@@ -360,7 +366,14 @@ fn stale_managed(
 /// addresses are nodes'); the resolved API server and DNS targets; the cluster-wide policies
 /// and Nodes. A change elsewhere — a pod or a policy of an application namespace — leaves it
 /// as it was, and the reconciler does not judge the view again.
-pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compiled) -> u64 {
+///
+/// `flagged` carries what the last call counted to the next (a fresh one for a first call).
+pub fn relevance(
+    env: &Environment,
+    policies: &[Arc<NetworkPolicy>],
+    cfg: &Compiled,
+    flagged: &mut Flagged,
+) -> u64 {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let cluster = &env.cluster;
     let mut h = DefaultHasher::new();
@@ -370,17 +383,16 @@ pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compi
     relevant.insert(env.dns.namespace.as_str());
     relevant.insert(cfg.config.api_server.service.namespace.as_str());
     relevant.extend(cfg.extra_flows.iter().map(|(f, _)| f.namespace.as_str()));
-    // One pass over the pods: the namespaces of host-network pods, Ignite pods and pods that
-    // look like Ignite ([`scope::ignite_pods`], [`scope::suspect_pods`]).
     let peer_ports = cfg.config.peer_ports();
+    let flags = |p: &PodInfo| {
+        p.host_network || scope::is_ignite(cfg, p) || scope::declares_port(p, &peer_ports)
+    };
+    let flagged_namespaces = flagged.namespaces(cluster.pod_set(), flags);
     relevant.extend(
-        cluster
-            .pods()
+        flagged_namespaces
             .iter()
-            .filter(|p| {
-                p.host_network || scope::is_ignite(cfg, p) || scope::declares_port(p, &peer_ports)
-            })
-            .map(|p| p.namespace.as_str()),
+            .filter_map(|ns| cluster.namespace(ns))
+            .map(|ns| ns.name.as_str()),
     );
     for ns in &namespaces {
         (&ns.name, &ns.labels).hash(&mut h);
@@ -417,6 +429,50 @@ pub fn relevance(env: &Environment, policies: &[Arc<NetworkPolicy>], cfg: &Compi
     h.finish()
 }
 
+/// The namespaces of the pods that make their namespace matter to Ignite — host-network pods
+/// (whose addresses are nodes'), Ignite pods and pods that look like Ignite
+/// ([`scope::ignite_pods`], [`scope::suspect_pods`]) — counted once over a view's shared pod
+/// base and then only over what each view changed on top of it ([`PodSet`]): a view that
+/// changed a hundred pods costs a hundred checks, not one per pod of the cluster.
+#[derive(Debug, Default)]
+pub struct Flagged {
+    /// The base counted, and how many of its pods are flagged per namespace.
+    base: Option<u64>,
+    counts: HashMap<String, usize>,
+}
+
+impl Flagged {
+    /// The namespaces with at least one pod of `pods` that `flags`, sorted. `flags` must be
+    /// the same on every call.
+    fn namespaces(&mut self, pods: &PodSet, flags: impl Fn(&PodInfo) -> bool) -> Vec<String> {
+        if self.base != Some(pods.base_id()) {
+            self.counts.clear();
+            for pod in pods.base_pods().iter().filter(|p| flags(p)) {
+                *self.counts.entry(pod.namespace.clone()).or_default() += 1;
+            }
+            self.base = Some(pods.base_id());
+        }
+        let mut counts: HashMap<&str, isize> = self
+            .counts
+            .iter()
+            .map(|(ns, &n)| (ns.as_str(), n as isize))
+            .collect();
+        for pod in pods.gone_from_base().filter(|p| flags(p)) {
+            *counts.entry(pod.namespace.as_str()).or_default() -= 1;
+        }
+        for pod in pods.added_to_base().iter().filter(|p| flags(p)) {
+            *counts.entry(pod.namespace.as_str()).or_default() += 1;
+        }
+        let mut out: Vec<String> = counts
+            .into_iter()
+            .filter(|&(_, n)| n > 0)
+            .map(|(ns, _)| ns.to_string())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +497,90 @@ mod tests {
             .cloned()
             .map(Arc::new)
             .collect();
-        relevance(&env, &policies, &cfg)
+        relevance(&env, &policies, &cfg, &mut Flagged::default())
+    }
+
+    /// The flagged namespaces carried from view to view — counted over the shared base once,
+    /// then over each view's changes — give the digest a fresh count gives.
+    #[test]
+    fn relevance_carried_across_derived_views_matches_a_fresh_count() {
+        use crate::{
+            ignite::targets::Objects,
+            policy::{Cluster, PodChange},
+        };
+        let mut snapshot = ClusterSnapshot::default();
+        snapshot
+            .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
+            .expect("seed");
+        // A policy in cache-ns: hashed while the namespace matters, not once it does not.
+        snapshot
+            .add_text(
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+                 metadata: {name: deny, namespace: cache-ns}\n\
+                 spec: {podSelector: {}, policyTypes: [Egress]}\n",
+                "policy",
+            )
+            .expect("policy");
+        let cfg = Compiled::default();
+        let env = Environment::build(&snapshot, &cfg).expect("model");
+        let policies: Vec<Arc<NetworkPolicy>> = snapshot
+            .network_policies
+            .as_slice()
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect();
+        let mut carried = Flagged::default();
+        let first = relevance(&env, &policies, &cfg, &mut carried);
+        assert_eq!(
+            first,
+            relevance(&env, &policies, &cfg, &mut Flagged::default())
+        );
+
+        // The Ignite pod moves from cache-ns (which keeps its policies) to a new namespace.
+        let ignite = env.cluster.pod("cache-ns", "ignite-0").expect("seed pod");
+        let moved = PodInfo {
+            namespace: "grid".into(),
+            ..ignite.clone()
+        };
+        let change = |namespace: &str, pod: Option<PodInfo>| PodChange {
+            namespace: namespace.into(),
+            name: "ignite-0".into(),
+            pod: pod.map(Arc::new),
+        };
+        let pods = env
+            .cluster
+            .pod_set()
+            .changed([change("cache-ns", None), change("grid", Some(moved))]);
+        assert_eq!(pods.base_id(), env.cluster.pod_set().base_id());
+        let cluster = Cluster::from_pod_set(
+            snapshot.namespaces.as_slice(),
+            pods,
+            snapshot.network_policies.as_slice(),
+        )
+        .expect("model");
+        let objects = Objects {
+            services: snapshot.services.as_slice(),
+            endpoint_slices: snapshot.endpoint_slices.as_slice(),
+        };
+        let next = Environment::new(cluster, objects, &cfg);
+        // The same pods indexed afresh, in one layer.
+        let afresh = Cluster::from_parts(
+            snapshot.namespaces.as_slice(),
+            next.cluster.pods().cloned().collect::<Vec<_>>(),
+            snapshot.network_policies.as_slice(),
+        )
+        .expect("model");
+        let afresh = Environment::new(afresh, objects, &cfg);
+        let second = relevance(&next, &policies, &cfg, &mut carried);
+        assert_eq!(
+            second,
+            relevance(&afresh, &policies, &cfg, &mut Flagged::default())
+        );
+        assert_ne!(second, first, "the Ignite pod moved");
+        // And back again, from the same base.
+        let third = relevance(&env, &policies, &cfg, &mut carried);
+        assert_eq!(third, first);
     }
 
     fn apps_pod(name: &str, spec: &str) -> String {

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use super::slim::{SlimPod, strip_meta, strip_policy};
 use crate::{
     ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES, targets::Objects},
-    policy::{Cluster, CompiledPolicies},
+    policy::{Cluster, CompiledPolicies, PodSet},
     snapshot::ClusterSnapshot,
 };
 
@@ -52,31 +52,24 @@ impl Stores {
         );
     }
 
-    /// The pods now in the store, in the engine's form (shared, not copied).
-    pub fn pod_infos(&self) -> Vec<Arc<crate::policy::PodInfo>> {
-        self.pods.state()
-    }
-
-    /// The engine's environment from the stores. `compiled`, when given, must be what a view
-    /// built from the same `policies` compiled ([`Cluster::compiled_policies`]): the policies
-    /// are then taken as they are, not compiled again.
+    /// The engine's environment from the stores, with `pods` from [`PodStore::pod_set`].
+    /// `compiled`, when given, must be what a view built from the same `policies` compiled
+    /// ([`Cluster::compiled_policies`]): the policies are then taken as they are, not compiled
+    /// again.
     ///
-    /// [`Cluster::compiled_policies`]: crate::policy::Cluster::compiled_policies
+    /// [`PodStore::pod_set`]: super::PodStore::pod_set
     pub fn environment(
         &self,
         snapshot: &ClusterSnapshot,
+        pods: PodSet,
         policies: &[Arc<NetworkPolicy>],
         compiled: Option<CompiledPolicies>,
         cfg: &Compiled,
     ) -> Result<Environment, crate::policy::ObjectError> {
         let namespaces = snapshot.namespaces.as_slice();
         let mut cluster = match compiled {
-            Some(compiled) => Cluster::from_parts_compiled(namespaces, self.pod_infos(), compiled),
-            None => Cluster::from_parts(
-                namespaces,
-                self.pod_infos(),
-                policies.iter().map(|np| &**np),
-            )?,
+            Some(compiled) => Cluster::from_pod_set_compiled(namespaces, pods, compiled),
+            None => Cluster::from_pod_set(namespaces, pods, policies.iter().map(|np| &**np))?,
         };
         add_tiers(snapshot, &mut cluster);
         let objects = Objects {

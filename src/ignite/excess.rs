@@ -556,8 +556,8 @@ fn egress_probing(
     // reached whole or not at all (its members share what the peers look at), so classing
     // only the reachable pods gives the same classes.
     let dest_pods: Vec<&PodInfo> = match &reach {
-        None => cluster.pods().iter().map(|p| &**p).collect(),
-        Some(r) => r.pods.iter().map(|&i| &*cluster.pods()[i]).collect(),
+        None => cluster.pods().collect(),
+        Some(r) => r.pods.iter().map(|&i| cluster.pod_at(i)).collect(),
     };
     let pod_classes = classes(view, &[namespace], &dest_pods);
     // Addresses and ports the rules name.
@@ -1154,7 +1154,7 @@ impl<'c> Reach<'c> {
             namespaces.extend(
                 cluster
                     .pods_between(ip, ip)
-                    .map(|i| cluster.pods()[i].namespace.as_str()),
+                    .map(|i| cluster.pod_at(i).namespace.as_str()),
             );
             self.needed_ips.push(ip);
         }
@@ -1188,7 +1188,7 @@ impl<'c> Reach<'c> {
             NamespaceScope::Matching(sel) => sel.is_everything() || sel.matches(&ns.labels),
         };
         let matches =
-            |i: &usize| peer_matches(cluster, policy, peer, &Endpoint::Pod(&cluster.pods()[*i]));
+            |i: &usize| peer_matches(cluster, policy, peer, &Endpoint::Pod(cluster.pod_at(*i)));
         // The one namespace the peer can range over, when there is one: the policy's own
         // without a namespace selector, or the one a namespace selector names
         // (`kubernetes.io/metadata.name`, which the API server sets to the name).

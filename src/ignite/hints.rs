@@ -130,7 +130,7 @@ pub fn find(
                             && let Some(pod) = view
                                 .cluster
                                 .pods_between(ip, ip)
-                                .map(|i| &view.cluster.pods()[i])
+                                .map(|i| view.cluster.pod_at(i))
                                 .find(|p| !p.host_network)
                         {
                             push(format!(

@@ -17,7 +17,9 @@ use k8s_openapi::api::{
     networking::v1::NetworkPolicy,
 };
 
-use super::{ClusterPolicy, ContainerPort, FieldError, Labels, Policy, Protocol, Sub, Tier};
+use super::{
+    ClusterPolicy, ContainerPort, FieldError, Labels, Policy, Protocol, Sub, Tier, podset::PodSet,
+};
 
 /// The label the API server sets on every namespace (GA in 1.22).
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -85,28 +87,15 @@ pub struct ObjectError {
 #[derive(Debug, Default)]
 pub struct Cluster {
     namespaces: HashMap<String, NamespaceInfo>,
-    /// Shared with the live view's pod store: a view costs a pointer per pod, not a copy.
-    pods: Vec<Arc<PodInfo>>,
-    pods_by_namespace: HashMap<String, NamespacePods>,
+    /// Shared with the live view's pod store and, by layers, with the views before: a view
+    /// costs what changed since, not a pointer per pod ([`PodSet`]).
+    pods: PodSet,
     policies: CompiledPolicies,
     /// Admin and Baseline tier policies, in evaluation order ([`ClusterPolicy::order_key`]).
     cluster_policies: Vec<ClusterPolicy>,
     nodes: Vec<NodeInfo>,
-    /// Every pod address with the pod's index, sorted.
-    pods_by_ip: Vec<(IpAddr, u32)>,
-    /// The hash of every label pair of every pod with the pod's index, sorted; a hit is
-    /// checked against the pod's labels.
-    pods_by_label: Vec<(u64, u32)>,
     /// Every node address, sorted; built on first use (nodes are added one by one).
     node_ips: OnceLock<Vec<IpAddr>>,
-}
-
-/// The pods of one namespace, as indexes into [`Cluster::pods`]: in load order, and sorted by
-/// name for lookups (8 bytes a pod; no name is copied).
-#[derive(Debug, Default)]
-struct NamespacePods {
-    order: Vec<u32>,
-    by_name: Vec<u32>,
 }
 
 /// Every namespace's compiled NetworkPolicies, shared by the views built from the same objects:
@@ -163,6 +152,16 @@ impl Cluster {
         pods: impl IntoIterator<Item = P>,
         policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     ) -> Result<Self, ObjectError> {
+        Self::from_pod_set(namespaces, pod_set(pods), policies)
+    }
+
+    /// [`Cluster::from_parts`] with the pods already indexed (the live view derives each
+    /// view's from the one before, [`PodSet::changed`]).
+    pub fn from_pod_set<'a>(
+        namespaces: &[Namespace],
+        pods: PodSet,
+        policies: impl IntoIterator<Item = &'a NetworkPolicy>,
+    ) -> Result<Self, ObjectError> {
         let mut cluster = Self::without_policies(namespaces, pods);
         for np in policies {
             let policy = Policy::compile(np).map_err(|error| ObjectError {
@@ -183,22 +182,35 @@ impl Cluster {
         pods: impl IntoIterator<Item = P>,
         policies: CompiledPolicies,
     ) -> Self {
+        Self::from_pod_set_compiled(namespaces, pod_set(pods), policies)
+    }
+
+    /// [`Cluster::from_pod_set`] with compiled NetworkPolicies, as [`Cluster::from_parts_compiled`].
+    pub fn from_pod_set_compiled(
+        namespaces: &[Namespace],
+        pods: PodSet,
+        policies: CompiledPolicies,
+    ) -> Self {
         let mut cluster = Self::without_policies(namespaces, pods);
         cluster.policies = policies;
         cluster
     }
 
-    fn without_policies<P: Into<Arc<PodInfo>>>(
-        namespaces: &[Namespace],
-        pods: impl IntoIterator<Item = P>,
-    ) -> Self {
+    fn without_policies(namespaces: &[Namespace], pods: PodSet) -> Self {
         let mut cluster = Self::default();
         for ns in namespaces {
             let info = namespace_info(ns);
             cluster.namespaces.insert(info.name.clone(), info);
         }
-        cluster.insert_pods(pods.into_iter().map(Into::into).collect());
-        cluster.index_pods();
+        // A pod's namespace is a namespace even when it is not listed.
+        for namespace in pods.namespaces() {
+            // Looked up before inserting: a namespace's name is copied once, not once per pod.
+            if !cluster.namespaces.contains_key(namespace) {
+                let info = NamespaceInfo::named(namespace);
+                cluster.namespaces.insert(namespace.to_string(), info);
+            }
+        }
+        cluster.pods = pods;
         cluster
     }
 
@@ -208,84 +220,9 @@ impl Cluster {
         self.policies.clone()
     }
 
-    /// Builds the address and label indexes of the pods.
-    fn index_pods(&mut self) {
-        let mut by_ip = Vec::new();
-        let mut by_label = Vec::new();
-        for (i, pod) in self.pods.iter().enumerate() {
-            let Ok(i) = u32::try_from(i) else { break };
-            by_ip.extend(pod.ips.iter().map(|ip| (*ip, i)));
-            by_label.extend(pod.labels.iter().map(|(k, v)| (label_hash(k, v), i)));
-        }
-        by_ip.sort_unstable();
-        by_label.sort_unstable();
-        // Built once per view and kept for its life: no spare capacity.
-        by_ip.shrink_to_fit();
-        by_label.shrink_to_fit();
-        self.pods.shrink_to_fit();
-        self.pods_by_ip = by_ip;
-        self.pods_by_label = by_label;
-    }
-
-    /// Adds the pods; a pod listed twice (same namespace and name) takes the place of the first.
-    /// A rebuild of the live view runs this over every pod of the cluster: namespaces are
-    /// grouped with a fast hash, and duplicates are found as neighbours in each namespace's
-    /// order by name (which the lookups need anyway), not through a map of every pod's key.
-    fn insert_pods(&mut self, all: Vec<Arc<PodInfo>>) {
-        let all: &[Arc<PodInfo>] = &all[..all.len().min(u32::MAX as usize)];
-        let name = |j: u32| all[j as usize].name.as_str();
-        // Each namespace's pods, as indexes into `all`, in load order.
-        let mut groups: HashMap<&str, Vec<u32>, foldhash::fast::RandomState> = HashMap::default();
-        for (j, pod) in (0..).zip(all) {
-            groups.entry(pod.namespace.as_str()).or_default().push(j);
-        }
-        // A pod listed more than once keeps the place of its first listing, with the content
-        // of its last (`source`); its other listings go.
-        let mut keep = vec![true; all.len()];
-        let mut source: Vec<u32> = (0..).take(all.len()).collect();
-        let mut sorted: Vec<(&str, Vec<u32>, Vec<u32>)> = Vec::with_capacity(groups.len());
-        for (namespace, order) in groups {
-            let mut by_name = order.clone();
-            // Equal names in load order.
-            by_name.sort_unstable_by(|&a, &b| name(a).cmp(name(b)).then(a.cmp(&b)));
-            for run in by_name.chunk_by(|&a, &b| name(a) == name(b)) {
-                if let [first, .., last] = *run {
-                    source[first as usize] = last;
-                    for &j in &run[1..] {
-                        keep[j as usize] = false;
-                    }
-                }
-            }
-            sorted.push((namespace, order, by_name));
-        }
-        // Positions in `all` to positions among the kept pods (in load order).
-        let mut position = vec![0u32; all.len()];
-        let mut pods = Vec::with_capacity(all.len());
-        for j in 0..all.len() {
-            if keep[j] {
-                position[j] = u32::try_from(pods.len()).unwrap_or(u32::MAX);
-                pods.push(all[source[j] as usize].clone());
-            }
-        }
-        let kept = |list: Vec<u32>| -> Vec<u32> {
-            list.into_iter()
-                .filter(|&j| keep[j as usize])
-                .map(|j| position[j as usize])
-                .collect()
-        };
-        for (namespace, order, by_name) in sorted {
-            // Looked up before inserting: a namespace's name is copied once, not once per pod.
-            if !self.namespaces.contains_key(namespace) {
-                let info = NamespaceInfo::named(namespace);
-                self.namespaces.insert(namespace.to_string(), info);
-            }
-            let pods = NamespacePods {
-                order: kept(order),
-                by_name: kept(by_name),
-            };
-            self.pods_by_namespace.insert(namespace.to_string(), pods);
-        }
-        self.pods = pods;
+    /// The pods, to derive the next view's from ([`PodSet::changed`]).
+    pub fn pod_set(&self) -> &PodSet {
+        &self.pods
     }
 
     /// Adds a policy, replacing one of the same namespace and name.
@@ -345,41 +282,32 @@ impl Cluster {
 
     /// Whether `ip` is a pod's address.
     pub fn is_pod_ip(&self, ip: &IpAddr) -> bool {
-        let at = self.pods_by_ip.partition_point(|(p, _)| p < ip);
-        self.pods_by_ip.get(at).is_some_and(|(p, _)| p == ip)
+        self.pods.has_ip(*ip)
     }
 
-    /// The indexes (into [`Cluster::pods`]) of the pods with an address from `first` to `last`;
-    /// a pod with two such addresses comes twice.
+    /// The positions ([`Cluster::pod_at`]) of the pods with an address from `first` to
+    /// `last`; a pod with two such addresses comes twice.
     pub fn pods_between(&self, first: IpAddr, last: IpAddr) -> impl Iterator<Item = usize> + '_ {
-        let lo = self.pods_by_ip.partition_point(|(ip, _)| *ip < first);
-        let hi = self.pods_by_ip.partition_point(|(ip, _)| *ip <= last);
-        self.pods_by_ip[lo..hi.max(lo)]
-            .iter()
-            .map(|&(_, i)| i as usize)
+        self.pods.between(first, last)
     }
 
-    /// The indexes of the pods labelled `key=value`.
+    /// The positions of the pods labelled `key=value`.
     pub fn pods_labelled<'a>(
         &'a self,
         key: &'a str,
         value: &'a str,
     ) -> impl Iterator<Item = usize> + 'a {
-        let h = label_hash(key, value);
-        let lo = self.pods_by_label.partition_point(|(x, _)| *x < h);
-        self.pods_by_label[lo..]
-            .iter()
-            .take_while(move |(x, _)| *x == h)
-            .map(|&(_, i)| i as usize)
-            .filter(move |&i| self.pods[i].labels.get(key).map(String::as_str) == Some(value))
+        self.pods.labelled(key, value)
     }
 
-    /// The indexes of the pods of a namespace, in no particular order.
-    pub fn pod_indexes_in<'a>(&'a self, namespace: &str) -> impl Iterator<Item = usize> + 'a {
-        self.pods_by_namespace
-            .get(namespace)
-            .into_iter()
-            .flat_map(|m| m.order.iter().map(|&i| i as usize))
+    /// The positions of the pods of a namespace, in no particular order.
+    pub fn pod_indexes_in(&self, namespace: &str) -> impl Iterator<Item = usize> + '_ {
+        self.pods.in_namespace(namespace)
+    }
+
+    /// The pod at a position from one of the queries above.
+    pub fn pod_at(&self, position: usize) -> &PodInfo {
+        self.pods.at(position)
     }
 
     /// The cluster policies of a tier, in evaluation order.
@@ -409,24 +337,23 @@ impl Cluster {
 
     /// A pod by namespace and name.
     pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodInfo> {
-        let by_name = &self.pods_by_namespace.get(namespace)?.by_name;
-        let at = by_name
-            .binary_search_by(|&i| self.pods[i as usize].name.as_str().cmp(name))
-            .ok()?;
-        Some(&self.pods[by_name[at] as usize])
+        self.pods.get(namespace, name)
     }
 
-    /// The pods of a namespace, in the order they were loaded.
-    pub fn pods_in<'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a PodInfo> + 'a {
-        self.pods_by_namespace
-            .get(namespace)
-            .into_iter()
-            .flat_map(|m| m.order.iter().map(|&i| &*self.pods[i as usize]))
+    /// The pods of a namespace, in the order they were loaded (a view derived by changes
+    /// lists the pods changed since its base last).
+    pub fn pods_in(&self, namespace: &str) -> impl Iterator<Item = &PodInfo> + '_ {
+        self.pods.in_namespace(namespace).map(|i| self.pods.at(i))
     }
 
     /// All pods.
-    pub fn pods(&self) -> &[Arc<PodInfo>] {
-        &self.pods
+    pub fn pods(&self) -> impl Iterator<Item = &PodInfo> {
+        self.pods.iter().map(|p| &**p)
+    }
+
+    /// How many pods the model holds.
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
     }
 
     /// The policies of a namespace.
@@ -440,12 +367,8 @@ impl Cluster {
     }
 }
 
-/// A fast hash of a label pair, the same for the life of the process: a rebuild hashes every
-/// label of every pod, and a hit is checked against the labels anyway, so speed beats SipHash
-/// (and a byte-at-a-time hash) here.
-fn label_hash(key: &str, value: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6967_6e69_7465).hash_one((key, value))
+fn pod_set<P: Into<Arc<PodInfo>>>(pods: impl IntoIterator<Item = P>) -> PodSet {
+    PodSet::new(pods.into_iter().map(Into::into).collect())
 }
 
 impl NamespaceInfo {
@@ -685,7 +608,6 @@ mod tests {
         let cluster = Cluster::from_parts(&[], pods, &[]).expect("model");
         let names: Vec<String> = cluster
             .pods()
-            .iter()
             .map(|p| format!("{}/{} {:?}", p.namespace, p.name, p.ips))
             .collect();
         assert_eq!(
