@@ -435,6 +435,47 @@ fn view_rebuild_pods_changed_scale(bencher: divan::Bencher, pods: usize) {
     });
 }
 
+/// What the live view does after a burst of a rollout: 100 pods replaced (new addresses), as
+/// 200 pod updates a second bring in one `settle` of 0.5 s, applied to the view before's pods
+/// ([`ignite_netpol::policy::PodSet::changed`]) with its compiled policies, and the targets
+/// resolved. Its time is the CPU a burst costs the live view since pods are derived by change.
+#[divan::bench(args = [10_000, 150_000], sample_count = 50)]
+fn view_rebuild_rollout_scale(bencher: divan::Bencher, pods: usize) {
+    use ignite_netpol::policy::{PodChange, PodInfo};
+    let (snapshot, infos) = rebuild_inputs(pods);
+    let cfg = Compiled::default();
+    let before = compiled_model(&snapshot, &infos);
+    let step = infos.len() / 100;
+    let changes: Vec<PodChange> = (0..100)
+        .map(|i| {
+            let old = &infos[i * step];
+            let pod = PodInfo {
+                ips: vec![std::net::IpAddr::from([
+                    10,
+                    250,
+                    (i / 250) as u8,
+                    (i % 250) as u8,
+                ])],
+                ..PodInfo::clone(old)
+            };
+            PodChange {
+                namespace: old.namespace.clone(),
+                name: old.name.clone(),
+                pod: Some(std::sync::Arc::new(pod)),
+            }
+        })
+        .collect();
+    bencher.bench(|| {
+        let pods = before.pod_set().changed(changes.iter().cloned());
+        let cluster = Cluster::from_pod_set_compiled(
+            snapshot.namespaces.as_slice(),
+            pods,
+            before.compiled_policies(),
+        );
+        with_targets(cluster, &snapshot, &cfg)
+    });
+}
+
 /// `review_3k_seed` over `bench/mix.rs`'s 1,000 distinct reviews in turn (20 Ignite
 /// namespaces, CREATE/UPDATE/DELETE, about half denied with the full explanation): the figure
 /// per review the rotating load of `bench/webhook.sh` should show.

@@ -91,22 +91,24 @@ pub async fn run<F, Fut>(
             let previous = built_from
                 .take()
                 .zip(current.as_ref().map(|env| env.cluster.compiled_policies()));
-            builder
-                .run(move || {
-                    let pods = stores.pods.pod_set(before.as_ref());
-                    let policies = stores.policies();
-                    let compiled = previous
-                        .filter(|(before, _)| same_objects(before, &policies))
-                        .map(|(_, compiled)| compiled);
-                    let snapshot = stores.snapshot();
-                    let env =
-                        stores.environment(&snapshot, pods.clone(), &policies, compiled, &cfg);
-                    (pods, policies, env.map(Arc::new))
-                })
-                .await
+            let job = move || {
+                let pods = stores.pods.pod_set(before.as_ref());
+                let policies = stores.policies();
+                let compiled = previous
+                    .filter(|(before, _)| same_objects(before, &policies))
+                    .map(|(_, compiled)| compiled);
+                // Indexing every pod or compiling every policy leaves scratch worth handing
+                // back; a view derived from the one before, a few kilobytes.
+                let fresh =
+                    before.is_none_or(|b| b.base_id() != pods.base_id()) || compiled.is_none();
+                let snapshot = stores.snapshot();
+                let env = stores.environment(&snapshot, pods.clone(), &policies, compiled, &cfg);
+                (pods, policies, env.map(Arc::new), fresh)
+            };
+            builder.run(job, |built| built.3).await
         };
         // Lost with a build that panicked: the next one takes every pod anew.
-        let built = built.map(|(taken, policies, env)| {
+        let built = built.map(|(taken, policies, env, _)| {
             pods = Some(taken);
             (policies, env)
         });
@@ -124,7 +126,7 @@ pub async fn run<F, Fut>(
                 tracing::error!("Building the cluster view failed; keeping the previous one")
             }
         }
-        retired = builder.retire(retired).await;
+        retired = builder.retire(retired, current.clone()).await;
         // What the watchers decoded and let go of since, on this thread's heap.
         release_memory();
         tracing::debug!("View rebuilt");
@@ -134,7 +136,7 @@ pub async fn run<F, Fut>(
                 () = changed.notified() => break,
                 // A review still held a retired view: look again shortly.
                 () = tokio::time::sleep(settle), if !retired.is_empty() => {
-                    retired = builder.retire(retired).await;
+                    retired = builder.retire(retired, current.clone()).await;
                 }
             }
         }
@@ -162,49 +164,81 @@ fn same_objects<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
 
 /// The one thread that builds views and frees them. A view's memory is allocated and freed
 /// by the same thread, so the allocator's heap that holds it is the one that hands the pages
-/// back (`release_memory`, after every job), and no review's thread ever builds or frees one.
-struct ViewThread(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
+/// back (`release_memory`, after every job that built or freed a whole model), and no review's
+/// thread ever builds or frees one.
+struct ViewThread(std::sync::mpsc::Sender<Box<dyn FnOnce() -> bool + Send>>);
 
 impl ViewThread {
     fn start(release_memory: impl Fn() + Send + 'static) -> std::io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() -> bool + Send>>();
         std::thread::Builder::new()
             .name("cluster-view".into())
             .spawn(move || {
                 for job in rx {
-                    job();
-                    release_memory();
+                    // Handing pages back costs zeroing them again on the next job's first
+                    // touch: worth it after megabytes of scratch, not after a few kilobytes.
+                    if job() {
+                        release_memory();
+                    }
                 }
             })?;
         Ok(Self(tx))
     }
 
-    /// Runs `job` on the view thread; `None` if it panicked.
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    /// Runs `job` on the view thread; `None` if it panicked. `heavy` tells from its result
+    /// whether it left enough garbage to hand memory back to the system (a panic does).
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+        heavy: impl FnOnce(&T) -> bool + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job = move || {
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            let release = out.as_ref().map_or(true, heavy);
             let _ = tx.send(out.ok());
+            release
         };
         self.0.send(Box::new(job)).ok()?;
         rx.await.ok().flatten()
     }
 
-    /// Drops the values nobody else holds any more; returns the others.
-    async fn retire<T: Send + Sync + 'static>(&self, values: Vec<Arc<T>>) -> Vec<Arc<T>> {
-        if values.is_empty() {
-            return values;
+    /// Drops the views nobody else holds any more; returns the others. Memory goes back to the
+    /// system when a dropped view held pods or compiled policies that `current` does not share.
+    async fn retire(
+        &self,
+        views: Vec<Arc<Environment>>,
+        current: Option<Arc<Environment>>,
+    ) -> Vec<Arc<Environment>> {
+        if views.is_empty() {
+            return views;
         }
-        self.run(move || {
-            let mut values = values;
-            // Only the view loop hands out new references to a swapped-out value, so a count
+        let job = move || {
+            let mut views = views;
+            let mut heavy = false;
+            // Only the view loop hands out new references to a swapped-out view, so a count
             // of one stays one: the drop here is the last.
-            values.retain(|v| Arc::strong_count(v) > 1);
-            values
-        })
-        .await
-        .unwrap_or_default()
+            views.retain(|v| {
+                let keep = Arc::strong_count(v) > 1;
+                heavy |= !keep && !current.as_ref().is_some_and(|c| shares_model(c, v));
+                keep
+            });
+            (views, heavy)
+        };
+        self.run(job, |(_, heavy)| *heavy)
+            .await
+            .map(|(views, _)| views)
+            .unwrap_or_default()
     }
+}
+
+/// Whether two views share their pod base and compiled policies (so dropping one frees only
+/// what it changed on top of them).
+fn shares_model(a: &Environment, b: &Environment) -> bool {
+    a.cluster.pod_set().base_id() == b.cluster.pod_set().base_id()
+        && a.cluster
+            .compiled_policies()
+            .is(&b.cluster.compiled_policies())
 }
 
 /// How the live view runs: the decisions' configuration, how long a burst of changes may last,

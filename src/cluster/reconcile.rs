@@ -377,8 +377,6 @@ pub fn relevance(
     use std::hash::{DefaultHasher, Hash, Hasher};
     let cluster = &env.cluster;
     let mut h = DefaultHasher::new();
-    let mut namespaces: Vec<_> = cluster.namespaces().collect();
-    namespaces.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut relevant: BTreeSet<&str> = BTreeSet::new();
     relevant.insert(env.dns.namespace.as_str());
     relevant.insert(cfg.config.api_server.service.namespace.as_str());
@@ -394,19 +392,33 @@ pub fn relevance(
             .filter_map(|ns| cluster.namespace(ns))
             .map(|ns| ns.name.as_str()),
     );
-    for ns in &namespaces {
+    // Every namespace's labels, in no particular order: hashed one by one and added up.
+    let labels = cluster.namespaces().fold(0u64, |sum, ns| {
+        let mut h = DefaultHasher::new();
         (&ns.name, &ns.labels).hash(&mut h);
-    }
+        sum.wrapping_add(h.finish())
+    });
+    labels.hash(&mut h);
     // Stores list in no particular order: every part is sorted before it is hashed.
     let mut parts: Vec<String> = Vec::new();
     for ns in &relevant {
         parts.extend(cluster.pods_in(ns).map(|pod| format!("{pod:?}")));
     }
+    // A policy as its resourceVersion says (the API server changes it on every write), or
+    // whole where there is none (snapshot files).
+    let matter: std::collections::HashSet<&str> = relevant.iter().copied().collect();
     parts.extend(
         policies
             .iter()
-            .filter(|np| relevant.contains(np.metadata.namespace.as_deref().unwrap_or_default()))
-            .map(|np| serde_json::to_string(&**np).unwrap_or_default()),
+            .filter(|np| matter.contains(np.metadata.namespace.as_deref().unwrap_or_default()))
+            .map(|np| match &np.metadata.resource_version {
+                Some(version) => format!(
+                    "{}/{} {version}",
+                    np.metadata.namespace.as_deref().unwrap_or_default(),
+                    np.metadata.name.as_deref().unwrap_or_default()
+                ),
+                None => serde_json::to_string(&**np).unwrap_or_default(),
+            }),
     );
     parts.extend(cluster.nodes().map(|node| format!("{node:?}")));
     parts.extend(
