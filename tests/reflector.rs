@@ -3,10 +3,13 @@
 //! rebuild on each event that changes what is stored — not on an update the slimming erases;
 //! the pod store, which keeps pods in the engine's form, likewise.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use ignite_netpol::cluster::{
-    PodStore, SlimPod, is_unchanged, reflect_pods, reflect_stream,
+    PodStore, SlimPod, is_unchanged, reflect_pods, reflect_stream, reflect_stream_revised,
     slim::{strip_meta, strip_policy},
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -121,10 +124,13 @@ fn an_update_the_slimming_erases_is_no_change() {
     assert!(!is_unchanged(&store, &Event::InitApply(stored)));
 }
 
-/// Through the reflector: the status-only update is stored, and the change after it still pokes.
+/// Through the reflector: the status-only update is stored, and the change after it still pokes
+/// and counts in the store's revision (the listing's three events count too; the status-only
+/// update does not).
 #[tokio::test]
 async fn a_real_change_after_status_churn_still_pokes_the_view() {
     let changed = Arc::new(Notify::new());
+    let revision = Arc::new(AtomicU64::new(0));
     let events = vec![
         Event::Init,
         Event::InitApply(pod("100", "Pending", "10.0.0.5", "ignite")),
@@ -133,10 +139,11 @@ async fn a_real_change_after_status_churn_still_pokes_the_view() {
         Event::Apply(pod("102", "Running", "10.0.0.5", "web")),
     ];
     let (tx, rx) = futures::channel::mpsc::unbounded();
-    let store = reflect_stream(
+    let store = reflect_stream_revised(
         rx,
         |p: &mut SlimPod| strip_meta(&mut p.metadata, false),
         changed.clone(),
+        revision.clone(),
     );
     for e in events {
         tx.unbounded_send(Ok(e)).expect("the reflector listens");
@@ -153,11 +160,13 @@ async fn a_real_change_after_status_churn_still_pokes_the_view() {
                 .map(String::as_str)
                 == Some("web")
     };
-    // The last event changes the pod, so it pokes: waiting on the pokes ends without a clock.
-    while !relabelled(&store.state()) {
+    // The last event changes the pod, so it pokes (after counting): waiting on the pokes ends
+    // without a clock.
+    while !(relabelled(&store.state()) && revision.load(Ordering::Acquire) >= 4) {
         changed.notified().await;
     }
     assert_eq!(store.state().len(), 1);
+    assert_eq!(revision.load(Ordering::Acquire), 4);
 }
 
 /// The watchers keep a pod's IPs: the API spells them `podIP` and `podIPs`. Without them an

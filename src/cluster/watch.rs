@@ -1,7 +1,10 @@
 //! The watchers: one reflector per kind the view reads, each slimming what it stores, and the
 //! stores they fill — from which [`Stores::snapshot`] and [`Stores::environment`] build a view.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::{
@@ -29,6 +32,8 @@ pub struct Stores {
     pub namespaces: Store<Namespace>,
     pub pods: super::pods::PodStore,
     pub policies: Store<NetworkPolicy>,
+    /// Counts the changes to `policies` ([`reflect_stream_revised`]).
+    pub policy_revision: Arc<AtomicU64>,
     /// Services of the namespaces where DNS Services live: the configured one's and those of the
     /// well-known ones (kube-system, openshift-dns), so a DNS Service under another name is found.
     pub dns_services: Vec<Store<Service>>,
@@ -164,12 +169,49 @@ where
     reflect_stream(watcher(api, config).default_backoff(), strip, changed)
 }
 
+/// [`reflect`], counting the changes it stores in `revision` (before it pokes `changed`).
+fn reflect_revised<K>(
+    api: Api<K>,
+    strip: fn(&mut K),
+    changed: Arc<Notify>,
+    revision: Arc<AtomicU64>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + PartialEq
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let events = watcher(api, watcher::Config::default()).default_backoff();
+    reflect_stream_revised(events, strip, changed, revision)
+}
+
 /// Fills a store from a stream of watch events, each object slimmed by `strip` first; every
 /// event that changes what is stored pokes `changed`, a failed one is logged (the watcher
 /// retries). An update that leaves the slimmed object as it was — a pod's status, its
 /// `resourceVersion`, `managedFields` — is stored but pokes nothing, so it costs no view
 /// rebuild. The seam tests feed.
 pub fn reflect_stream<K, S>(events: S, strip: fn(&mut K), changed: Arc<Notify>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
+    reflect_stream_revised(events, strip, changed, Arc::default())
+}
+
+/// [`reflect_stream`], adding one to `revision` for every event that changes what is stored,
+/// after the store shows it and before `changed` is poked: a reader that sees the same
+/// revision twice saw no change between (or one whose poke is still to come).
+pub fn reflect_stream_revised<K, S>(
+    events: S,
+    strip: fn(&mut K),
+    changed: Arc<Notify>,
+    revision: Arc<AtomicU64>,
+) -> Store<K>
 where
     K: Resource<DynamicType = ()> + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
@@ -188,6 +230,7 @@ where
                     let news = !is_unchanged(&seen, &event);
                     writer.apply_watcher_event(&event);
                     if news {
+                        revision.fetch_add(1, Ordering::Release);
                         changed.notify_one();
                     }
                 }
@@ -228,6 +271,7 @@ fn dns_namespaces(cfg: &Compiled) -> Vec<String> {
 pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
     let api = &cfg.config.api_server.service;
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let policy_revision = Arc::new(AtomicU64::new(0));
     Stores {
         namespaces: reflect(
             Api::all(client.clone()),
@@ -243,12 +287,13 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             .default_backoff(),
             changed.clone(),
         ),
-        policies: reflect(
+        policies: reflect_revised(
             Api::all(client.clone()),
-            watcher::Config::default(),
             strip_policy,
             changed.clone(),
+            policy_revision.clone(),
         ),
+        policy_revision,
         dns_services: dns_namespaces(cfg)
             .into_iter()
             .map(|ns| {
