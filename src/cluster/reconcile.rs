@@ -444,13 +444,22 @@ pub fn relevance(
 /// The namespaces of the pods that make their namespace matter to Ignite — host-network pods
 /// (whose addresses are nodes'), Ignite pods and pods that look like Ignite
 /// ([`scope::ignite_pods`], [`scope::suspect_pods`]) — counted once over a view's shared pod
-/// base and then only over what each view changed on top of it ([`PodSet`]): a view that
-/// changed a hundred pods costs a hundred checks, not one per pod of the cluster.
+/// base, then kept up to date by what each view changed since the last ([`PodSet`]): a view
+/// that changed a hundred pods looks at a hundred pods, not at every pod of the cluster nor at
+/// everything changed since the base.
 #[derive(Debug, Default)]
 pub struct Flagged {
-    /// The base counted, and how many of its pods are flagged per namespace.
+    /// The base counted.
     base: Option<u64>,
+    /// Flagged pods per namespace in the set last counted.
     counts: HashMap<String, usize>,
+    /// That set's gone base positions, as [`PodSet::gone_bits`].
+    gone: Vec<u64>,
+    /// That set's added pods by address (held, so no address is reused while noted): whether
+    /// each is flagged, and the count that last saw it.
+    added: HashMap<usize, (Arc<PodInfo>, bool, u64)>,
+    /// Counts made.
+    generation: u64,
 }
 
 impl Flagged {
@@ -458,31 +467,81 @@ impl Flagged {
     /// the same on every call.
     fn namespaces(&mut self, pods: &PodSet, flags: impl Fn(&PodInfo) -> bool) -> Vec<String> {
         if self.base != Some(pods.base_id()) {
-            self.counts.clear();
-            for pod in pods.base_pods().iter().filter(|p| flags(p)) {
-                *self.counts.entry(pod.namespace.clone()).or_default() += 1;
+            *self = Self {
+                base: Some(pods.base_id()),
+                ..Self::default()
+            };
+            for pod in pods.base_pods() {
+                if flags(pod) {
+                    self.count(&pod.namespace, true);
+                }
             }
-            self.base = Some(pods.base_id());
         }
-        let mut counts: HashMap<&str, isize> = self
+        let base = pods.base_pods();
+        // Base pods gone since the last count, and any back.
+        let gone = pods.gone_bits();
+        for w in 0..gone.len().max(self.gone.len()) {
+            let (now, was) = (word(gone, w), word(&self.gone, w));
+            for (bits, more) in [(now & !was, false), (was & !now, true)] {
+                for b in (0..64).filter(|b| bits & (1 << b) != 0) {
+                    if let Some(pod) = base.get(w * 64 + b).filter(|p| flags(p)) {
+                        self.count(&pod.namespace, more);
+                    }
+                }
+            }
+        }
+        self.gone = gone.to_vec();
+        // Pods added since the last count, and those no longer there.
+        self.generation += 1;
+        let generation = self.generation;
+        for pod in pods.added_to_base() {
+            let key = Arc::as_ptr(pod) as usize;
+            if let Some(noted) = self.added.get_mut(&key) {
+                noted.2 = generation;
+                continue;
+            }
+            let flagged = flags(pod);
+            if flagged {
+                self.count(&pod.namespace, true);
+            }
+            self.added.insert(key, (pod.clone(), flagged, generation));
+        }
+        let mut left = Vec::new();
+        self.added.retain(|_, (pod, flagged, seen)| {
+            let keep = *seen == generation;
+            if !keep && *flagged {
+                left.push(pod.clone());
+            }
+            keep
+        });
+        for pod in left {
+            self.count(&pod.namespace, false);
+        }
+        let mut out: Vec<String> = self
             .counts
             .iter()
-            .map(|(ns, &n)| (ns.as_str(), n as isize))
-            .collect();
-        for pod in pods.gone_from_base().filter(|p| flags(p)) {
-            *counts.entry(pod.namespace.as_str()).or_default() -= 1;
-        }
-        for pod in pods.added_to_base().iter().filter(|p| flags(p)) {
-            *counts.entry(pod.namespace.as_str()).or_default() += 1;
-        }
-        let mut out: Vec<String> = counts
-            .into_iter()
-            .filter(|&(_, n)| n > 0)
-            .map(|(ns, _)| ns.to_string())
+            .filter(|&(_, &n)| n > 0)
+            .map(|(ns, _)| ns.clone())
             .collect();
         out.sort_unstable();
         out
     }
+
+    /// One flagged pod more (or less) in `namespace`.
+    fn count(&mut self, namespace: &str, more: bool) {
+        match self.counts.get_mut(namespace) {
+            Some(n) if more => *n += 1,
+            Some(n) => *n = n.saturating_sub(1),
+            None if more => {
+                self.counts.insert(namespace.to_string(), 1);
+            }
+            None => {}
+        }
+    }
+}
+
+fn word(bits: &[u64], w: usize) -> u64 {
+    bits.get(w).copied().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -524,15 +583,16 @@ mod tests {
         snapshot
             .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
             .expect("seed");
-        // A policy in cache-ns: hashed while the namespace matters, not once it does not.
-        snapshot
-            .add_text(
-                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
-                 metadata: {name: deny, namespace: cache-ns}\n\
-                 spec: {podSelector: {}, policyTypes: [Egress]}\n",
-                "policy",
-            )
-            .expect("policy");
+        // A policy in cache-ns and in grid: hashed while the namespace matters, not otherwise.
+        for namespace in ["cache-ns", "grid"] {
+            let text = format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n---\n\
+                 apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+                 metadata: {{name: deny, namespace: {namespace}}}\n\
+                 spec: {{podSelector: {{}}, policyTypes: [Egress]}}\n"
+            );
+            snapshot.add_text(&text, namespace).expect("policy");
+        }
         let cfg = Compiled::default();
         let env = Environment::build(&snapshot, &cfg).expect("model");
         let policies: Vec<Arc<NetworkPolicy>> = snapshot

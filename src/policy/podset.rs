@@ -150,6 +150,12 @@ impl PodSet {
         &self.base.pods
     }
 
+    /// Which of the base's pods are not in this set: bit `i % 64` of word `i / 64` for the pod
+    /// at position `i` of [`PodSet::base_pods`] (missing words are zero).
+    pub fn gone_bits(&self) -> &[u64] {
+        &self.gone.bits
+    }
+
     /// The base's pods that are not in this set.
     pub fn gone_from_base(&self) -> impl Iterator<Item = &PodInfo> {
         self.gone
