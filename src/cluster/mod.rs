@@ -116,6 +116,7 @@ pub async fn run<F, Fut>(
             builder.run(job, |built| built.3).await
         };
         // Lost with a build that panicked: the next one takes every pod anew.
+        let fresh = built.as_ref().is_none_or(|built| built.3);
         let built = built.map(|(taken, policies, env, _)| {
             pods = Some(taken);
             (policies, env)
@@ -135,8 +136,12 @@ pub async fn run<F, Fut>(
             }
         }
         retired = builder.retire(retired, current.clone()).await;
-        // What the watchers decoded and let go of since, on this thread's heap.
-        release_memory();
+        // What the watchers decoded and let go of since (the lists, before a fresh view), on
+        // this thread's heap. Not after every view: a forced collect also purges what the
+        // view thread freed, and the next view would fault those pages in again, zeroed.
+        if fresh {
+            release_memory();
+        }
         tracing::debug!("View rebuilt");
         let built_at = tokio::time::Instant::now();
         loop {
