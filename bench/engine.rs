@@ -437,8 +437,8 @@ fn view_rebuild_pods_changed_scale(bencher: divan::Bencher, pods: usize) {
 
 /// What the live view does after a burst of a rollout: 100 pods replaced (new addresses), as
 /// 200 pod updates a second bring in one `settle` of 0.5 s, applied to the view before's pods
-/// ([`ignite_netpol::policy::PodSet::changed`]) with its compiled policies, and the targets
-/// resolved. Its time is the CPU a burst costs the live view since pods are derived by change.
+/// ([`ignite_netpol::policy::PodSet::changed`]) with its namespaces and compiled policies, and
+/// the targets resolved. Its time is the CPU a burst costs the live view since pods are derived by change.
 #[divan::bench(args = [10_000, 150_000], sample_count = 50)]
 fn view_rebuild_rollout_scale(bencher: divan::Bencher, pods: usize) {
     use ignite_netpol::policy::{PodChange, PodInfo};
@@ -468,7 +468,7 @@ fn view_rebuild_rollout_scale(bencher: divan::Bencher, pods: usize) {
     bencher.bench(|| {
         let pods = before.pod_set().changed(changes.iter().cloned());
         let cluster = Cluster::from_pod_set_compiled(
-            snapshot.namespaces.as_slice(),
+            before.namespace_set(),
             pods,
             before.compiled_policies(),
         );

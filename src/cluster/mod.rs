@@ -85,6 +85,8 @@ pub async fn run<F, Fut>(
     // read at: while the revision stays, the next view takes them and their compiled form from
     // the current one, without reading 30,000 objects out of the store again.
     let mut built_from: Option<(u64, reconcile::Policies)> = None;
+    // Likewise the Namespaces, by the namespace store's revision.
+    let mut namespaces_from: Option<(u64, crate::policy::Namespaces)> = None;
     // The pods the last build took from the store (built or not): the next build applies the
     // store's changes since to them.
     let mut pods: Option<crate::policy::PodSet> = None;
@@ -93,11 +95,17 @@ pub async fn run<F, Fut>(
         // threads.
         let built = {
             let (stores, cfg, before) = (stores.clone(), cfg.clone(), pods.take());
+            let seen_namespaces = namespaces_from.take();
             let previous = built_from
                 .take()
                 .zip(current.as_ref().map(|env| env.cluster.compiled_policies()));
             let job = move || {
                 let pods = stores.pods.pod_set(before.as_ref());
+                let namespace_revision = stores.namespace_revision.load(Ordering::Acquire);
+                let namespaces = match seen_namespaces {
+                    Some((seen, namespaces)) if seen == namespace_revision => namespaces,
+                    _ => stores.namespaces(),
+                };
                 let revision = stores.policy_revision.load(Ordering::Acquire);
                 let (policies, compiled) = match previous {
                     Some(((seen, policies), compiled)) if seen == revision => {
@@ -110,15 +118,30 @@ pub async fn run<F, Fut>(
                 let fresh =
                     before.is_none_or(|b| b.base_id() != pods.base_id()) || compiled.is_none();
                 let snapshot = stores.snapshot();
-                let env = stores.environment(&snapshot, pods.clone(), &policies, compiled, &cfg);
-                (pods, (revision, policies), env.map(Arc::new), fresh)
+                let env = stores.environment(
+                    &snapshot,
+                    namespaces.clone(),
+                    pods.clone(),
+                    &policies,
+                    compiled,
+                    &cfg,
+                );
+                let namespaces = (namespace_revision, namespaces);
+                (
+                    pods,
+                    (revision, policies),
+                    env.map(Arc::new),
+                    fresh,
+                    namespaces,
+                )
             };
             builder.run(job, |built| built.3).await
         };
         // Lost with a build that panicked: the next one takes every pod anew.
         let fresh = built.as_ref().is_none_or(|built| built.3);
-        let built = built.map(|(taken, policies, env, _)| {
+        let built = built.map(|(taken, policies, env, _, namespaces)| {
             pods = Some(taken);
+            namespaces_from = Some(namespaces);
             (policies, env)
         });
         match built {

@@ -651,7 +651,7 @@ mod tests {
             .changed([change("cache-ns", None), change("grid", Some(moved))]);
         assert_eq!(pods.base_id(), env.cluster.pod_set().base_id());
         let cluster = Cluster::from_pod_set(
-            snapshot.namespaces.as_slice(),
+            env.cluster.namespace_set(),
             pods,
             snapshot.network_policies.as_slice(),
         )

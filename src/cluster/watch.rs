@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use super::slim::{SlimPod, strip_meta, strip_policy};
 use crate::{
     ignite::{Compiled, Environment, config::WELL_KNOWN_DNS_SERVICES, targets::Objects},
-    policy::{Cluster, CompiledPolicies, PodSet},
+    policy::{Cluster, CompiledPolicies, Namespaces, PodSet},
     snapshot::ClusterSnapshot,
 };
 
@@ -30,6 +30,8 @@ use crate::{
 #[derive(Clone)]
 pub struct Stores {
     pub namespaces: Store<Namespace>,
+    /// Counts the changes to `namespaces` ([`reflect_stream_revised`]).
+    pub namespace_revision: Arc<AtomicU64>,
     pub pods: super::pods::PodStore,
     pub policies: Store<NetworkPolicy>,
     /// Counts the changes to `policies` ([`reflect_stream_revised`]).
@@ -57,7 +59,8 @@ impl Stores {
         );
     }
 
-    /// The engine's environment from the stores, with `pods` from [`PodStore::pod_set`].
+    /// The engine's environment from the stores, with `namespaces` from [`Stores::namespaces`]
+    /// (or the last view's) and `pods` from [`PodStore::pod_set`].
     /// `compiled`, when given, must be what a view built from the same `policies` compiled
     /// ([`Cluster::compiled_policies`]): the policies are then taken as they are, not compiled
     /// again.
@@ -66,12 +69,12 @@ impl Stores {
     pub fn environment(
         &self,
         snapshot: &ClusterSnapshot,
+        namespaces: Namespaces,
         pods: PodSet,
         policies: &[Arc<NetworkPolicy>],
         compiled: Option<CompiledPolicies>,
         cfg: &Compiled,
     ) -> Result<Environment, crate::policy::ObjectError> {
-        let namespaces = snapshot.namespaces.as_slice();
         let mut cluster = match compiled {
             Some(compiled) => Cluster::from_pod_set_compiled(namespaces, pods, compiled),
             None => Cluster::from_pod_set(namespaces, pods, policies.iter().map(|np| &**np))?,
@@ -89,13 +92,15 @@ impl Stores {
         self.policies.state().into()
     }
 
-    /// The objects now in the stores but pods and NetworkPolicies (see [`Stores::policies`]),
-    /// as a snapshot.
+    /// The Namespaces now in the store, in the engine's form.
+    pub fn namespaces(&self) -> Namespaces {
+        Namespaces::new(self.namespaces.state().iter().map(|ns| &**ns))
+    }
+
+    /// The objects now in the stores but Namespaces, pods and NetworkPolicies (see
+    /// [`Stores::namespaces`], [`Stores::policies`]), as a snapshot.
     pub fn snapshot(&self) -> ClusterSnapshot {
         let mut s = ClusterSnapshot::default();
-        for o in self.namespaces.state() {
-            s.namespaces.upsert((*o).clone());
-        }
         for o in self
             .dns_services
             .iter()
@@ -272,13 +277,15 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
     let api = &cfg.config.api_server.service;
     let by_name = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
     let policy_revision = Arc::new(AtomicU64::new(0));
+    let namespace_revision = Arc::new(AtomicU64::new(0));
     Stores {
-        namespaces: reflect(
+        namespaces: reflect_revised(
             Api::all(client.clone()),
-            watcher::Config::default(),
             |n: &mut Namespace| strip_meta(&mut n.metadata, false),
             changed.clone(),
+            namespace_revision.clone(),
         ),
+        namespace_revision,
         pods: super::pods::reflect_pods(
             watcher(
                 Api::<SlimPod>::all(client.clone()),

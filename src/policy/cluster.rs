@@ -86,7 +86,10 @@ pub struct ObjectError {
 /// Namespaces, pods and policies, indexed.
 #[derive(Debug, Default)]
 pub struct Cluster {
-    namespaces: HashMap<String, NamespaceInfo>,
+    /// The listed namespaces, shared with the views built from the same objects.
+    namespaces: Namespaces,
+    /// The namespaces of pods whose namespace is not listed.
+    unlisted: HashMap<String, NamespaceInfo>,
     /// Shared with the live view's pod store and, by layers, with the views before: a view
     /// costs what changed since, not a pointer per pod ([`PodSet`]).
     pods: PodSet,
@@ -96,6 +99,30 @@ pub struct Cluster {
     nodes: Vec<NodeInfo>,
     /// Every node address, sorted; built on first use (nodes are added one by one).
     node_ips: OnceLock<Vec<IpAddr>>,
+}
+
+/// The namespaces listed, in the engine's form: shared by the views built while the listed
+/// Namespaces stay the same, so a view does not copy thousands of them again.
+#[derive(Clone, Debug, Default)]
+pub struct Namespaces(Arc<HashMap<String, NamespaceInfo>>);
+
+impl Namespaces {
+    /// The engine's form of `namespaces`.
+    pub fn new<'a>(namespaces: impl IntoIterator<Item = &'a Namespace>) -> Self {
+        let map = namespaces
+            .into_iter()
+            .map(|ns| {
+                let info = namespace_info(ns);
+                (info.name.clone(), info)
+            })
+            .collect();
+        Self(Arc::new(map))
+    }
+
+    /// Whether both are the same namespaces (shared, not equal copies).
+    pub fn is(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Every namespace's compiled NetworkPolicies, shared by the views built from the same objects:
@@ -152,13 +179,13 @@ impl Cluster {
         pods: impl IntoIterator<Item = P>,
         policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     ) -> Result<Self, ObjectError> {
-        Self::from_pod_set(namespaces, pod_set(pods), policies)
+        Self::from_pod_set(Namespaces::new(namespaces), pod_set(pods), policies)
     }
 
     /// [`Cluster::from_parts`] with the pods already indexed (the live view derives each
     /// view's from the one before, [`PodSet::changed`]).
     pub fn from_pod_set<'a>(
-        namespaces: &[Namespace],
+        namespaces: Namespaces,
         pods: PodSet,
         policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     ) -> Result<Self, ObjectError> {
@@ -182,12 +209,12 @@ impl Cluster {
         pods: impl IntoIterator<Item = P>,
         policies: CompiledPolicies,
     ) -> Self {
-        Self::from_pod_set_compiled(namespaces, pod_set(pods), policies)
+        Self::from_pod_set_compiled(Namespaces::new(namespaces), pod_set(pods), policies)
     }
 
     /// [`Cluster::from_pod_set`] with compiled NetworkPolicies, as [`Cluster::from_parts_compiled`].
     pub fn from_pod_set_compiled(
-        namespaces: &[Namespace],
+        namespaces: Namespaces,
         pods: PodSet,
         policies: CompiledPolicies,
     ) -> Self {
@@ -196,22 +223,26 @@ impl Cluster {
         cluster
     }
 
-    fn without_policies(namespaces: &[Namespace], pods: PodSet) -> Self {
-        let mut cluster = Self::default();
-        for ns in namespaces {
-            let info = namespace_info(ns);
-            cluster.namespaces.insert(info.name.clone(), info);
-        }
+    fn without_policies(namespaces: Namespaces, pods: PodSet) -> Self {
+        let mut cluster = Self {
+            namespaces,
+            ..Self::default()
+        };
         // A pod's namespace is a namespace even when it is not listed.
         for namespace in pods.namespaces() {
             // Looked up before inserting: a namespace's name is copied once, not once per pod.
-            if !cluster.namespaces.contains_key(namespace) {
+            if cluster.namespace(namespace).is_none() {
                 let info = NamespaceInfo::named(namespace);
-                cluster.namespaces.insert(namespace.to_string(), info);
+                cluster.unlisted.insert(namespace.to_string(), info);
             }
         }
         cluster.pods = pods;
         cluster
+    }
+
+    /// The listed namespaces, to build another view from the same objects.
+    pub fn namespace_set(&self) -> Namespaces {
+        self.namespaces.clone()
     }
 
     /// The compiled NetworkPolicies, to build another view from the same objects with
@@ -327,12 +358,15 @@ impl Cluster {
 
     /// A namespace by name.
     pub fn namespace(&self, name: &str) -> Option<&NamespaceInfo> {
-        self.namespaces.get(name)
+        self.namespaces
+            .0
+            .get(name)
+            .or_else(|| self.unlisted.get(name))
     }
 
     /// All namespaces, in no particular order.
     pub fn namespaces(&self) -> impl Iterator<Item = &NamespaceInfo> {
-        self.namespaces.values()
+        self.namespaces.0.values().chain(self.unlisted.values())
     }
 
     /// A pod by namespace and name.
@@ -593,6 +627,36 @@ mod tests {
             assert_eq!(of(&reused).len(), 1, "{namespace}/{name} is selected");
         }
         assert_eq!(reused.policy_count(), 2);
+    }
+
+    /// A view built from another's namespaces shares them; a pod's namespace that is not
+    /// listed is the view's own, with only the name label.
+    #[test]
+    fn listed_namespaces_are_shared_and_an_unlisted_one_is_the_views_own() {
+        let grid: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "grid", "labels": {"zone": "a"}}
+        }))
+        .expect("namespace");
+        let first =
+            Cluster::from_parts(&[grid], [pod("grid", "ignite-0", "ignite")], &[]).expect("model");
+        let web = super::super::PodChange {
+            namespace: "web".into(),
+            name: "web-0".into(),
+            pod: Some(Arc::new(pod("web", "web-0", "web"))),
+        };
+        let pods = first.pod_set().changed([web]);
+        let next = Cluster::from_pod_set(first.namespace_set(), pods, &[]).expect("model");
+        assert!(next.namespace_set().is(&first.namespace_set()));
+        let zone = |c: &Cluster| {
+            c.namespace("grid")
+                .and_then(|n| n.labels.get("zone").cloned())
+        };
+        assert_eq!(zone(&next), Some("a".to_string()));
+        assert_eq!(next.namespace("web"), Some(&NamespaceInfo::named("web")));
+        assert!(first.namespace("web").is_none());
+        let mut names: Vec<&str> = next.namespaces().map(|n| n.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["grid", "web"]);
     }
 
     #[test]

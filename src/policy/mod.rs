@@ -16,8 +16,8 @@ mod selector;
 pub mod tier;
 
 pub use cluster::{
-    Cluster, CompiledPolicies, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, NodeInfo,
-    ObjectError, PodInfo,
+    Cluster, CompiledPolicies, NAMESPACE_NAME_LABEL, NamespaceInfo, NamespacePolicies, Namespaces,
+    NodeInfo, ObjectError, PodInfo,
 };
 pub use compile::{Direction, NamespaceScope, Peer, Policy, Rule};
 pub use eval::{
