@@ -13,7 +13,10 @@ use ignite_netpol::cluster::{
     slim::{strip_meta, strip_policy},
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::runtime::{reflector, watcher::Event};
+use kube::runtime::{
+    reflector,
+    watcher::{self, Event},
+};
 use serde_json::json;
 use tokio::sync::Notify;
 
@@ -198,24 +201,31 @@ async fn until_pods(store: &PodStore, changed: &Notify, cond: impl Fn(&PodStore)
     }
 }
 
-/// The live view's pod store keeps pods in the engine's form: a status-only update replaces
-/// nothing (the very same `Arc` stays, so views built before keep sharing it), a relabel and a
-/// deletion are changes, and an unreadable pod is left out.
-#[tokio::test]
-async fn the_pod_store_keeps_engine_pods_and_ignores_status_churn() {
+type Events = futures::channel::mpsc::UnboundedSender<Result<Event<SlimPod>, watcher::Error>>;
+
+/// A pod store fed through a channel, once listed: cache-ns/ignite-0 (in `phase`) and web-0.
+async fn listed_pod_store(phase: &str) -> (PodStore, Arc<Notify>, Events) {
     let changed = Arc::new(Notify::new());
     let (tx, rx) = futures::channel::mpsc::unbounded();
     let store = reflect_pods(rx, changed.clone());
     let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
     send(Event::Init);
-    send(Event::InitApply(pod(
-        "100", "Pending", "10.0.0.5", "ignite",
-    )));
+    send(Event::InitApply(pod("100", phase, "10.0.0.5", "ignite")));
     send(Event::InitApply(named(
         "web-0", "100", "Running", "10.0.0.6", "web",
     )));
     send(Event::InitDone);
     store.wait_until_ready().await;
+    (store, changed, tx)
+}
+
+/// The live view's pod store keeps pods in the engine's form: a status-only update replaces
+/// nothing (the very same `Arc` stays, so views built before keep sharing it), a relabel and a
+/// deletion are changes, and an unreadable pod is left out.
+#[tokio::test]
+async fn the_pod_store_keeps_engine_pods_and_ignores_status_churn() {
+    let (store, changed, tx) = listed_pod_store("Pending").await;
+    let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
     assert_eq!(store.len(), 2);
     let ignite = store.get("cache-ns", "ignite-0").expect("listed");
     assert_eq!(ignite.labels.get("app").map(String::as_str), Some("ignite"));
@@ -302,19 +312,8 @@ async fn a_relist_replaces_the_pod_store_and_keeps_unchanged_pods() {
 /// status alone changed — each as it is now.
 #[tokio::test]
 async fn the_pod_store_hands_out_what_changed_since_the_last_view() {
-    let changed = Arc::new(Notify::new());
-    let (tx, rx) = futures::channel::mpsc::unbounded();
-    let store = reflect_pods(rx, changed.clone());
+    let (store, changed, tx) = listed_pod_store("Running").await;
     let send = |e| tx.unbounded_send(Ok(e)).expect("the store listens");
-    send(Event::Init);
-    send(Event::InitApply(pod(
-        "100", "Running", "10.0.0.5", "ignite",
-    )));
-    send(Event::InitApply(named(
-        "web-0", "100", "Running", "10.0.0.6", "web",
-    )));
-    send(Event::InitDone);
-    store.wait_until_ready().await;
     assert!(
         store.take_changes().is_none(),
         "the first view takes every pod"

@@ -574,9 +574,9 @@ mod tests {
     use super::*;
     use crate::snapshot::ClusterSnapshot;
 
-    /// The seed cluster plus `extra` (YAML documents), and the digest of what the reconciler
-    /// reads.
-    fn digest(extra: &str) -> u64 {
+    /// The seed cluster plus `extra` (YAML documents): the objects, their model and their
+    /// NetworkPolicies.
+    fn seed(extra: &str) -> (ClusterSnapshot, Environment, Policies) {
         let mut snapshot = ClusterSnapshot::default();
         snapshot
             .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
@@ -584,8 +584,7 @@ mod tests {
         if !extra.is_empty() {
             snapshot.add_text(extra, "extra").expect("extra");
         }
-        let cfg = Compiled::default();
-        let env = Environment::build(&snapshot, &cfg).expect("model");
+        let env = Environment::build(&snapshot, &Compiled::default()).expect("model");
         let policies: Policies = snapshot
             .network_policies
             .as_slice()
@@ -593,7 +592,18 @@ mod tests {
             .cloned()
             .map(Arc::new)
             .collect();
-        relevance(&env, &policies, &cfg, &mut Carried::default())
+        (snapshot, env, policies)
+    }
+
+    /// The digest of what the reconciler reads in the seed cluster plus `extra`.
+    fn digest(extra: &str) -> u64 {
+        let (_, env, policies) = seed(extra);
+        relevance(
+            &env,
+            &policies,
+            &Compiled::default(),
+            &mut Carried::default(),
+        )
     }
 
     /// The flagged namespaces carried from view to view — counted over the shared base once,
@@ -604,29 +614,20 @@ mod tests {
             ignite::targets::Objects,
             policy::{Cluster, PodChange},
         };
-        let mut snapshot = ClusterSnapshot::default();
-        snapshot
-            .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
-            .expect("seed");
         // A policy in cache-ns and in grid: hashed while the namespace matters, not otherwise.
-        for namespace in ["cache-ns", "grid"] {
-            let text = format!(
-                "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n---\n\
-                 apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
-                 metadata: {{name: deny, namespace: {namespace}}}\n\
-                 spec: {{podSelector: {{}}, policyTypes: [Egress]}}\n"
-            );
-            snapshot.add_text(&text, namespace).expect("policy");
-        }
-        let cfg = Compiled::default();
-        let env = Environment::build(&snapshot, &cfg).expect("model");
-        let policies: Policies = snapshot
-            .network_policies
-            .as_slice()
+        let extra: Vec<String> = ["cache-ns", "grid"]
             .iter()
-            .cloned()
-            .map(Arc::new)
+            .map(|namespace| {
+                format!(
+                    "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n---\n\
+                     apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n\
+                     metadata: {{name: deny, namespace: {namespace}}}\n\
+                     spec: {{podSelector: {{}}, policyTypes: [Egress]}}\n"
+                )
+            })
             .collect();
+        let (snapshot, env, policies) = seed(&extra.join("---\n"));
+        let cfg = Compiled::default();
         let mut carried = Carried::default();
         let first = relevance(&env, &policies, &cfg, &mut carried);
         assert_eq!(

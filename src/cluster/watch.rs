@@ -174,27 +174,6 @@ where
     reflect_stream(watcher(api, config).default_backoff(), strip, changed)
 }
 
-/// [`reflect`], counting the changes it stores in `revision` (before it pokes `changed`).
-fn reflect_revised<K>(
-    api: Api<K>,
-    strip: fn(&mut K),
-    changed: Arc<Notify>,
-    revision: Arc<AtomicU64>,
-) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + PartialEq
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let events = watcher(api, watcher::Config::default()).default_backoff();
-    reflect_stream_revised(events, strip, changed, revision)
-}
-
 /// Fills a store from a stream of watch events, each object slimmed by `strip` first; every
 /// event that changes what is stored pokes `changed`, a failed one is logged (the watcher
 /// retries). An update that leaves the slimmed object as it was — a pod's status, its
@@ -279,8 +258,8 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
     let policy_revision = Arc::new(AtomicU64::new(0));
     let namespace_revision = Arc::new(AtomicU64::new(0));
     Stores {
-        namespaces: reflect_revised(
-            Api::all(client.clone()),
+        namespaces: reflect_stream_revised(
+            watcher(Api::all(client.clone()), watcher::Config::default()).default_backoff(),
             |n: &mut Namespace| strip_meta(&mut n.metadata, false),
             changed.clone(),
             namespace_revision.clone(),
@@ -294,8 +273,8 @@ pub fn start(client: &Client, cfg: &Compiled, changed: Arc<Notify>) -> Stores {
             .default_backoff(),
             changed.clone(),
         ),
-        policies: reflect_revised(
-            Api::all(client.clone()),
+        policies: reflect_stream_revised(
+            watcher(Api::all(client.clone()), watcher::Config::default()).default_backoff(),
             strip_policy,
             changed.clone(),
             policy_revision.clone(),
