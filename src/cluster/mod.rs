@@ -126,23 +126,22 @@ pub async fn run<F, Fut>(
                     compiled,
                     &cfg,
                 );
-                let namespaces = (namespace_revision, namespaces);
-                (
+                Built {
                     pods,
-                    (revision, policies),
-                    env.map(Arc::new),
+                    namespaces: (namespace_revision, namespaces),
+                    policies: (revision, policies),
+                    env: env.map(Arc::new),
                     fresh,
-                    namespaces,
-                )
+                }
             };
-            builder.run(job, |built| built.3).await
+            builder.run(job, |built| built.fresh).await
         };
         // Lost with a build that panicked: the next one takes every pod anew.
-        let fresh = built.as_ref().is_none_or(|built| built.3);
-        let built = built.map(|(taken, policies, env, _, namespaces)| {
-            pods = Some(taken);
-            namespaces_from = Some(namespaces);
-            (policies, env)
+        let fresh = built.as_ref().is_none_or(|built| built.fresh);
+        let built = built.map(|built| {
+            pods = Some(built.pods);
+            namespaces_from = Some(built.namespaces);
+            (built.policies, built.env)
         });
         match built {
             Some(((revision, policies), Ok(env))) => {
@@ -182,6 +181,20 @@ pub async fn run<F, Fut>(
             tokio::time::sleep(settle).await;
         }
     }
+}
+
+/// What a build job hands back to the view loop: what it read, for the next build to start
+/// from, and the view.
+struct Built {
+    pods: crate::policy::PodSet,
+    /// The namespace store's revision and the namespaces read at it.
+    namespaces: (u64, crate::policy::Namespaces),
+    /// The policy store's revision and the policies read at it.
+    policies: (u64, reconcile::Policies),
+    env: Result<Arc<Environment>, crate::policy::ObjectError>,
+    /// Whether it indexed every pod or compiled every policy (and left scratch worth handing
+    /// back to the system).
+    fresh: bool,
 }
 
 /// The one thread that builds views and frees them. A view's memory is allocated and freed
