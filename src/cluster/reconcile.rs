@@ -29,7 +29,7 @@ use prometheus_client::{
 use crate::{
     audit::{AuditRecord, AuditSink},
     ignite::{Compiled, Environment, Mode, flows::FlowKind, refresh, report, scope},
-    policy::{PodInfo, PodSet},
+    policy::{GoneMark, PodInfo, PodSet},
 };
 
 /// The NetworkPolicies a view was built from, shared with the watcher's store.
@@ -367,7 +367,7 @@ fn stale_managed(
 /// and Nodes. A change elsewhere — a pod or a policy of an application namespace — leaves it
 /// as it was, and the reconciler does not judge the view again.
 ///
-/// `flagged` carries what the last call counted to the next (a fresh one for a first call).
+/// `carried` holds what the last call counted for the next (a fresh one for a first call).
 pub fn relevance(
     env: &Environment,
     policies: &Policies,
@@ -478,8 +478,8 @@ pub struct Flagged {
     base: Option<u64>,
     /// Flagged pods per namespace in the set last counted.
     counts: HashMap<String, usize>,
-    /// That set's gone base positions, as [`PodSet::gone_bits`].
-    gone: Vec<u64>,
+    /// Which base pods were gone in that set.
+    gone: GoneMark,
     /// That set's added pods by address (held, so no address is reused while noted): whether
     /// each is flagged, and the count that last saw it.
     added: HashMap<usize, (Arc<PodInfo>, bool, u64)>,
@@ -502,20 +502,15 @@ impl Flagged {
                 }
             }
         }
-        let base = pods.base_pods();
         // Base pods gone since the last count, and any back.
-        let gone = pods.gone_bits();
-        for w in 0..gone.len().max(self.gone.len()) {
-            let (now, was) = (word(gone, w), word(&self.gone, w));
-            for (bits, more) in [(now & !was, false), (was & !now, true)] {
-                for b in (0..64).filter(|b| bits & (1 << b) != 0) {
-                    if let Some(pod) = base.get(w * 64 + b).filter(|p| flags(p)) {
-                        self.count(&pod.namespace, more);
-                    }
-                }
-            }
+        let flagged: Vec<(&PodInfo, bool)> = pods
+            .gone_since(&self.gone)
+            .filter(|(pod, _)| flags(pod))
+            .collect();
+        for (pod, gone) in flagged {
+            self.count(&pod.namespace, !gone);
         }
-        self.gone = gone.to_vec();
+        self.gone = pods.gone_mark();
         // Pods added since the last count, and those no longer there.
         self.generation += 1;
         let generation = self.generation;
@@ -563,10 +558,6 @@ impl Flagged {
             None => {}
         }
     }
-}
-
-fn word(bits: &[u64], w: usize) -> u64 {
-    bits.get(w).copied().unwrap_or(0)
 }
 
 #[cfg(test)]

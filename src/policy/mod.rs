@@ -27,7 +27,7 @@ pub use eval::{
 };
 pub use ipblock::{IpBlock, parse_cidr};
 pub use labels::Labels;
-pub use podset::{PodChange, PodSet};
+pub use podset::{GoneMark, PodChange, PodSet};
 pub use port::{ContainerPort, PortMatch, Protocol, RulePort, UnknownProtocol, validate_port_name};
 pub use selector::Selector;
 pub use tier::{Action, ClusterPolicy, Tier};

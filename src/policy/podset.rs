@@ -43,6 +43,10 @@ pub struct PodSet {
     added: Arc<PodIndex>,
 }
 
+/// What [`PodSet::gone_mark`] noted: which of a base's pods were gone.
+#[derive(Clone, Debug, Default)]
+pub struct GoneMark(Vec<u64>);
+
 /// Which pods of a base are gone, by position, and how many per namespace.
 #[derive(Clone, Debug, Default)]
 struct Gone {
@@ -86,28 +90,28 @@ impl PodSet {
     /// This set with `changes` applied, in their order. Shares this set's base unless the
     /// layers on top of it grow too large, when the result is one new base.
     pub fn changed(&self, changes: impl IntoIterator<Item = PodChange>) -> Self {
-        // The last change of each pod is what it is now.
-        let mut changes: Vec<PodChange> = changes.into_iter().collect();
-        let mut seen = std::collections::HashSet::new();
-        changes.reverse();
-        changes.retain(|c| seen.insert((c.namespace.clone(), c.name.clone())));
-        changes.reverse();
+        let changes: Vec<PodChange> = changes.into_iter().collect();
         if changes.is_empty() {
             return self.clone();
         }
-        let mut gone = self.gone.clone();
-        let touched: std::collections::HashSet<(&str, &str)> = changes
+        // The last change of each pod is what it is now.
+        let last: HashMap<(&str, &str), usize> = changes
             .iter()
-            .map(|c| (c.namespace.as_str(), c.name.as_str()))
+            .enumerate()
+            .map(|(j, c)| ((c.namespace.as_str(), c.name.as_str()), j))
             .collect();
+        let mut gone = self.gone.clone();
         let mut added: Vec<Arc<PodInfo>> = self
             .added
             .pods
             .iter()
-            .filter(|p| !touched.contains(&(p.namespace.as_str(), p.name.as_str())))
+            .filter(|p| !last.contains_key(&(p.namespace.as_str(), p.name.as_str())))
             .cloned()
             .collect();
-        for change in &changes {
+        let latest = (changes.iter().enumerate())
+            .filter(|(j, c)| last[&(c.namespace.as_str(), c.name.as_str())] == *j)
+            .map(|(_, c)| c);
+        for change in latest {
             let at = self.base.position(&change.namespace, &change.name);
             // The pod as the base holds it, unchanged and not gone: nothing to do.
             if let (Some(i), Some(pod)) = (at, &change.pod)
@@ -150,17 +154,27 @@ impl PodSet {
         &self.base.pods
     }
 
-    /// Which of the base's pods are not in this set: bit `i % 64` of word `i / 64` for the pod
-    /// at position `i` of [`PodSet::base_pods`] (missing words are zero).
-    pub fn gone_bits(&self) -> &[u64] {
-        &self.gone.bits
+    /// Which of the base's pods are not in this set, to compare a later set of the same base
+    /// with ([`PodSet::gone_since`]).
+    pub fn gone_mark(&self) -> GoneMark {
+        GoneMark(self.gone.bits.clone())
     }
 
-    /// The base's pods that are not in this set.
-    pub fn gone_from_base(&self) -> impl Iterator<Item = &PodInfo> {
-        self.gone
-            .positions()
-            .filter_map(|i| self.base.pods.get(i).map(|p| &**p))
+    /// The base's pods whose presence differs from `mark`'s: `true` for one gone since, `false`
+    /// for one back. Against an empty mark, every pod gone from the base. Costs a word per 64
+    /// base pods plus the pods that differ.
+    pub fn gone_since<'a: 'm, 'm>(
+        &'a self,
+        mark: &'m GoneMark,
+    ) -> impl Iterator<Item = (&'a PodInfo, bool)> + 'm {
+        let words = self.gone.bits.len().max(mark.0.len());
+        (0..words).flat_map(move |w| {
+            let (now, was) = (word(&self.gone.bits, w), word(&mark.0, w));
+            let gone = set_bits(now & !was).map(|b| (b, true));
+            let back = set_bits(was & !now).map(|b| (b, false));
+            gone.chain(back)
+                .filter_map(move |(b, gone)| Some((&**self.base.pods.get(w * 64 + b)?, gone)))
+        })
     }
 
     /// The pods added on top of the base.
@@ -197,7 +211,10 @@ impl PodSet {
     /// The positions of the pods with an address from `first` to `last`; a pod with two such
     /// addresses comes twice.
     pub fn between(&self, first: IpAddr, last: IpAddr) -> impl Iterator<Item = usize> + '_ {
-        self.layered(move |index| index.between(first, last))
+        self.layered(
+            self.base.between(first, last),
+            self.added.between(first, last),
+        )
     }
 
     /// Whether `ip` is a pod's address.
@@ -212,23 +229,16 @@ impl PodSet {
         value: &'a str,
     ) -> impl Iterator<Item = usize> + 'a {
         let h = label_hash(key, value);
-        self.layered(move |index| index.labelled(h))
+        self.layered(self.base.labelled(h), self.added.labelled(h))
             .filter(move |&i| self.at(i).labels.get(key).map(String::as_str) == Some(value))
     }
 
     /// The positions of the pods of `namespace`, in load order.
     pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = usize> + '_ {
-        fn order<'a>(index: &'a PodIndex, namespace: &str) -> &'a [u32] {
-            index
-                .by_namespace
-                .get(namespace)
-                .map_or(&[], |m| m.order.as_slice())
-        }
-        let offset = self.base.pods.len();
-        let base = order(&self.base, namespace).iter().map(|&i| i as usize);
-        let added = order(&self.added, namespace).iter();
-        base.filter(|&i| !self.gone.contains(i))
-            .chain(added.map(move |&j| offset + j as usize))
+        self.layered(
+            self.base.in_namespace(namespace),
+            self.added.in_namespace(namespace),
+        )
     }
 
     /// The pod of `namespace` and `name`.
@@ -240,36 +250,34 @@ impl PodSet {
         (!self.gone.contains(i)).then(|| &*self.base.pods[i])
     }
 
-    /// The namespaces that hold at least one pod.
+    /// The namespaces that hold at least one pod, each once.
     pub fn namespaces(&self) -> impl Iterator<Item = &str> {
-        let base = self.base.by_namespace.iter().filter(|(ns, pods)| {
-            self.gone.by_namespace.get(*ns).copied().unwrap_or(0) < pods.order.len() as u32
-        });
-        base.map(|(ns, _)| ns.as_str())
-            .chain(self.added.by_namespace.keys().map(String::as_str))
+        let in_base = |ns: &str| {
+            self.base.by_namespace.get(ns).is_some_and(|pods| {
+                self.gone.by_namespace.get(ns).copied().unwrap_or(0) < pods.order.len() as u32
+            })
+        };
+        let base = self.base.by_namespace.keys().map(String::as_str);
+        let added = self.added.by_namespace.keys().map(String::as_str);
+        base.filter(move |ns| in_base(ns))
+            .chain(added.filter(move |ns| !in_base(ns)))
     }
 
-    /// The same query over both layers, in global positions, without the gone ones.
-    fn layered<'a, I>(
+    /// One query's answers from both layers, in global positions, without the gone ones.
+    fn layered<'a>(
         &'a self,
-        query: impl Fn(&'a PodIndex) -> I,
-    ) -> impl Iterator<Item = usize> + 'a
-    where
-        I: Iterator<Item = u32> + 'a,
-    {
+        base: impl Iterator<Item = u32> + 'a,
+        added: impl Iterator<Item = u32> + 'a,
+    ) -> impl Iterator<Item = usize> + 'a {
         let offset = self.base.pods.len();
-        let base = query(&self.base)
-            .map(|i| i as usize)
-            .filter(|&i| !self.gone.contains(i));
-        base.chain(query(&self.added).map(move |j| offset + j as usize))
+        let base = base.map(|i| i as usize).filter(|&i| !self.gone.contains(i));
+        base.chain(added.map(move |j| offset + j as usize))
     }
 }
 
 impl Gone {
     fn contains(&self, i: usize) -> bool {
-        self.bits
-            .get(i / 64)
-            .is_some_and(|word| word & (1 << (i % 64)) != 0)
+        word(&self.bits, i / 64) & (1 << (i % 64)) != 0
     }
 
     fn insert(&mut self, i: usize, namespace: &str) {
@@ -288,14 +296,21 @@ impl Gone {
             }
         }
     }
+}
 
-    fn positions(&self) -> impl Iterator<Item = usize> + '_ {
-        self.bits.iter().enumerate().flat_map(|(w, &word)| {
-            (0..64)
-                .filter(move |b| word & (1 << b) != 0)
-                .map(move |b| w * 64 + b)
+fn word(bits: &[u64], w: usize) -> u64 {
+    bits.get(w).copied().unwrap_or(0)
+}
+
+/// The positions of the bits set in `word`, lowest first.
+fn set_bits(mut word: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let b = word.trailing_zeros() as usize;
+            word &= word - 1;
+            b
         })
-    }
+    })
 }
 
 impl PodIndex {
@@ -393,6 +408,11 @@ impl PodIndex {
         Some(by_name[at] as usize)
     }
 
+    fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = u32> + '_ {
+        let pods = self.by_namespace.get(namespace);
+        pods.map_or(&[][..], |m| m.order.as_slice()).iter().copied()
+    }
+
     fn between(&self, first: IpAddr, last: IpAddr) -> impl Iterator<Item = u32> + '_ {
         let lo = self.by_ip.partition_point(|(ip, _)| *ip < first);
         let hi = self.by_ip.partition_point(|(ip, _)| *ip <= last);
@@ -477,7 +497,7 @@ mod tests {
         assert_eq!(set.len(), truth.len(), "round {round}");
         // The layers: the base's pods less the gone ones, plus the added ones.
         let mut layers: Vec<String> = set.base_pods().iter().map(|p| describe(p)).collect();
-        for gone in set.gone_from_base() {
+        for (gone, _) in set.gone_since(&GoneMark::default()) {
             let at = layers
                 .iter()
                 .position(|d| *d == describe(gone))
@@ -511,9 +531,18 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "round {round}: pods of {namespace}");
         }
-        let namespaces: BTreeSet<&str> = set.namespaces().collect();
-        let want: BTreeSet<&str> = truth.values().map(|p| p.namespace.as_str()).collect();
-        assert_eq!(namespaces, want, "round {round}: namespaces with pods");
+        let mut namespaces: Vec<&str> = set.namespaces().collect();
+        namespaces.sort_unstable();
+        let want: Vec<&str> = truth
+            .values()
+            .map(|p| p.namespace.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            namespaces, want,
+            "round {round}: namespaces with pods, each once"
+        );
         for (first, last) in [(0, 63), (5, 9), (17, 17), (40, 45)] {
             let (first, last) = (
                 IpAddr::from([10, 0, 0, first]),
@@ -609,7 +638,7 @@ mod tests {
         );
     }
 
-    /// A pod listed twice keeps the place of its first listing, with its last content.
+    /// A pod changed twice in one batch is there once, as the last change says.
     #[test]
     fn a_pod_changed_twice_in_one_batch_is_there_once_as_last_said() {
         let mut rng = Rng(3);
