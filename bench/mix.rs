@@ -87,11 +87,13 @@ fn spec(kind: usize, ns: &str) -> Value {
     let ignite = json!({"matchLabels": {"app": "ignite"}});
     let peers = json!([{"protocol": "TCP", "port": 47500}, {"protocol": "TCP", "port": 47100}]);
     match kind {
-        // What `generate` writes: DNS, the API server after DNAT, the peers.
+        // What `generate` writes: DNS, the API server at its Service address and after DNAT at
+        // its endpoint, the peers.
         0 => json!({"podSelector": ignite, "policyTypes": ["Egress"], "egress": [
             {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                      "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            {"to": [{"ipBlock": {"cidr": "10.96.0.1/32"}}], "ports": [{"protocol": "TCP", "port": 443}]},
             {"to": [{"ipBlock": {"cidr": "192.168.49.2/32"}}], "ports": [{"protocol": "TCP", "port": 6443}]},
             {"to": [{"podSelector": ignite}], "ports": peers}]}),
         // Ingress only, from the peers and a client namespace.

@@ -618,3 +618,47 @@ fn alike_pods_are_grouped_without_losing_a_difference() {
         "classes agree with judging every pair"
     );
 }
+
+/// The rotating body set `bench/webhook.sh` and `mix_kinds` measure (`bench/mix.rs`).
+#[allow(dead_code)]
+#[path = "../bench/mix.rs"]
+mod mix;
+
+/// The load benchmark's mix says which of its policies are admitted and which denied; its
+/// figures are only read right if the reviews get those verdicts. (Its "generate's rules" once
+/// lacked the API server's Service address, so a quarter of its admitted share was denied.)
+#[test]
+fn the_benchmark_mix_gets_the_verdicts_it_claims() {
+    use ignite_netpol::admission::{self, ReviewOptions};
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_text(
+            &std::fs::read_to_string(seed("cluster.yaml")).expect("seed cluster"),
+            "seed",
+        )
+        .expect("seed cluster loads");
+    snapshot
+        .add_text(&mix::cluster().to_string(), "mix")
+        .expect("mix cluster loads");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("environment");
+    let mut seen = [0usize; 6];
+    // CREATEs in the Ignite namespaces: every tenth review is elsewhere, 6..=9 are not CREATEs.
+    for i in (0..600).filter(|i| i % 10 <= 5) {
+        let kind = (i / 3) % 6;
+        let body = serde_json::to_vec(&mix::review(i)).expect("encodes");
+        let reviewed = admission::review(&env, &cfg, &body, ReviewOptions::default());
+        let verdict = reviewed.decision.as_ref().map(|d| d.verdict);
+        let expected = if kind < 3 {
+            Verdict::Allowed
+        } else {
+            Verdict::Denied
+        };
+        assert_eq!(verdict, Some(expected), "review {i} (kind {kind})");
+        seen[kind] += 1;
+    }
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "every kind was reviewed: {seen:?}"
+    );
+}
