@@ -1,7 +1,7 @@
 //! Prometheus metrics of the webhook, served as text on the admin port's `/metrics`.
 
 use std::{
-    sync::{Arc, atomic::Ordering},
+    sync::{Arc, OnceLock, atomic::Ordering},
     time::Instant,
 };
 
@@ -12,7 +12,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    audit::AuditCounters,
+    audit::{AuditCounters, AuditOperation, AuditVerdict},
     cluster::reconcile::{FlowLabels, ReconcileMetrics},
 };
 
@@ -35,6 +35,10 @@ pub struct ReloadLabels {
 pub struct Metrics {
     registry: Registry,
     pub reviews: Family<ReviewLabels, Counter>,
+    /// Handles on `reviews`' counters of the webhook's two paths, taken on a label set's first
+    /// review: `Family::get_or_create` takes a lock both workers share and hashes the labels on
+    /// every call, a handle is one atomic add.
+    review_counters: [OnceLock<Counter>; REVIEW_LABEL_SETS],
     pub latency: Histogram,
     pub cert_reloads: Family<ReloadLabels, Counter>,
     audit_written: Counter,
@@ -50,6 +54,33 @@ pub struct Metrics {
     /// The reconciler's own metrics, registered here and handed to it.
     pub reconcile: ReconcileMetrics,
     audit: Arc<AuditCounters>,
+}
+
+/// The label sets of the webhook's paths (`/validate`, `/mutate`): 2 paths × 6 operations × 5
+/// verdicts.
+const REVIEW_LABEL_SETS: usize = 2 * 6 * 5;
+
+/// Where an operation's counter sits among a path's (a new operation fails to compile here).
+fn operation_index(operation: AuditOperation) -> usize {
+    match operation {
+        AuditOperation::Create => 0,
+        AuditOperation::Update => 1,
+        AuditOperation::Delete => 2,
+        AuditOperation::Connect => 3,
+        AuditOperation::Patch => 4,
+        AuditOperation::Unknown => 5,
+    }
+}
+
+/// Where a verdict's counter sits among an operation's (a new verdict fails to compile here).
+fn verdict_index(verdict: AuditVerdict) -> usize {
+    match verdict {
+        AuditVerdict::Allowed => 0,
+        AuditVerdict::Denied => 1,
+        AuditVerdict::Patched => 2,
+        AuditVerdict::Warned => 3,
+        AuditVerdict::Invalid => 4,
+    }
 }
 
 /// Latency buckets, most of them below a millisecond.
@@ -130,6 +161,7 @@ impl Metrics {
         let reconcile = ReconcileMetrics::default();
         reconcile.register(&mut registry);
         Self {
+            review_counters: std::array::from_fn(|_| OnceLock::new()),
             reconcile,
             views,
             views_reusing_policies,
@@ -151,17 +183,31 @@ impl Metrics {
     pub fn review(
         &self,
         path: &'static str,
-        operation: &'static str,
-        verdict: &'static str,
+        operation: AuditOperation,
+        verdict: AuditVerdict,
         started: Instant,
     ) {
-        self.reviews
-            .get_or_create(&ReviewLabels {
-                path,
-                operation,
-                verdict,
-            })
-            .inc();
+        let labels = || ReviewLabels {
+            path,
+            operation: operation.as_str(),
+            verdict: verdict.as_str(),
+        };
+        let slot = match path {
+            "/validate" => Some(0),
+            "/mutate" => Some(1),
+            _ => None,
+        }
+        .map(|p| (p * 6 + operation_index(operation)) * 5 + verdict_index(verdict))
+        .and_then(|i| self.review_counters.get(i));
+        match slot {
+            Some(slot) => {
+                slot.get_or_init(|| self.reviews.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            None => {
+                self.reviews.get_or_create(&labels()).inc();
+            }
+        }
         self.latency.observe(started.elapsed().as_secs_f64());
     }
 
@@ -227,5 +273,60 @@ fn sync_counter(counter: &Counter, total: u64) {
     let current = counter.get();
     if total > current {
         counter.inc_by(total - current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPERATIONS: [AuditOperation; 6] = [
+        AuditOperation::Create,
+        AuditOperation::Update,
+        AuditOperation::Delete,
+        AuditOperation::Connect,
+        AuditOperation::Patch,
+        AuditOperation::Unknown,
+    ];
+    const VERDICTS: [AuditVerdict; 5] = [
+        AuditVerdict::Allowed,
+        AuditVerdict::Denied,
+        AuditVerdict::Patched,
+        AuditVerdict::Warned,
+        AuditVerdict::Invalid,
+    ];
+
+    /// Every label set counts into its own series, through a cached handle or (another path)
+    /// the family: a different number of reviews per set, and each series reads its own.
+    #[test]
+    fn every_review_label_set_counts_apart() {
+        let metrics = Metrics::new(Arc::default());
+        let started = Instant::now();
+        let mut expected = Vec::new();
+        let mut n = 0;
+        for path in ["/validate", "/mutate", "/elsewhere"] {
+            for operation in OPERATIONS {
+                for verdict in VERDICTS {
+                    n += 1;
+                    for _ in 0..n {
+                        metrics.review(path, operation, verdict, started);
+                    }
+                    expected.push(format!(
+                        "ignite_netpol_reviews_total{{path=\"{path}\",operation=\"{}\",verdict=\"{}\"}} {n}",
+                        operation.as_str(),
+                        verdict.as_str()
+                    ));
+                }
+            }
+        }
+        let text = metrics.encode(started);
+        for line in &expected {
+            assert!(text.lines().any(|l| l == line), "missing {line:?}");
+        }
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("ignite_netpol_reviews_total{"))
+            .count();
+        assert_eq!(series, expected.len(), "one series per label set");
     }
 }

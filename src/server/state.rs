@@ -3,13 +3,13 @@
 
 use std::{
     sync::{
-        Arc, RwLock,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use super::Metrics;
 use crate::{
@@ -62,8 +62,10 @@ pub struct AppState {
     pub readiness: Readiness,
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
-    /// Where records go; `None` once closed at shutdown (so the writer drains and ends).
-    audit: RwLock<Option<Arc<dyn AuditSink>>>,
+    /// Where records go; `None` once closed at shutdown (so the writer drains and ends). Read
+    /// on every review without a shared lock: both workers taking one read lock per record
+    /// contend on its counter.
+    audit: ArcSwapOption<Arc<dyn AuditSink>>,
     /// What the last view lacked or guessed, as logged (to log a change once).
     view_problems: std::sync::Mutex<Vec<String>>,
 }
@@ -71,11 +73,13 @@ pub struct AppState {
 impl AuditSink for AppState {
     /// Queues an audit record (dropped and counted once the log is closed).
     fn record(&self, record: AuditRecord) {
-        // Sent under the read lock (a `try_send`, never blocking) rather than cloning the
-        // sender per record: a clone and its drop are two atomic writes every worker contends on.
-        match self.audit.read().as_deref() {
-            Ok(Some(s)) => s.record(record),
-            _ => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
+        // Sent through a guard (a `try_send`, never blocking) rather than a clone of the
+        // sender: a clone and its drop are two atomic writes every worker contends on. A record
+        // sent through a guard taken just before the close still lands: the writer ends only
+        // once the last sender is gone, and drains the queue first.
+        match &*self.audit.load() {
+            Some(s) => s.record(record),
+            None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),
         }
     }
 }
@@ -144,7 +148,7 @@ impl AppState {
             },
             limits: answering.limits,
             on_unsynced: answering.on_unsynced,
-            audit: RwLock::new(Some(audit)),
+            audit: ArcSwapOption::from_pointee(audit),
             view_problems: std::sync::Mutex::new(Vec::new()),
         };
         if answering.ready {
@@ -181,9 +185,7 @@ impl AppState {
     /// Closes the audit log: the writer drains what is queued, flushes and ends once every
     /// sender is gone; later records are dropped and counted.
     pub(super) fn close_audit(&self) {
-        if let Ok(mut sender) = self.audit.write() {
-            sender.take();
-        }
+        self.audit.store(None);
     }
 
     /// Replaces the cluster view (the live view does this on every change) and marks the

@@ -166,7 +166,9 @@ async fn reply(state: &AppState, validating: bool, req: Request) -> Reply {
     if !state.readiness.is_synced() {
         return unsynced(state, &body);
     }
-    let view = state.view.load_full();
+    // A guard, not a clone of the `Arc`: the decision is synchronous, and a clone and its drop
+    // are two atomic writes on a count every worker shares.
+    let view = state.view.load();
     let options = ReviewOptions {
         mode: None,
         validating,
@@ -274,12 +276,9 @@ fn account(
         latency_us,
     };
     let record = admission::audit::record(path, reviewed, sent);
-    state.metrics.review(
-        path,
-        record.operation.as_str(),
-        record.verdict.as_str(),
-        started,
-    );
+    state
+        .metrics
+        .review(path, record.operation, record.verdict, started);
     let span = tracing::Span::current();
     span.record("uid", record.uid.as_str());
     span.record("namespace", record.namespace.as_str());
