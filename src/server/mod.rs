@@ -12,6 +12,7 @@
 mod admin;
 pub mod metrics;
 mod state;
+mod threads;
 pub mod tls;
 pub mod webhook;
 
@@ -179,6 +180,7 @@ impl Server {
         let (h1_open, mut h1_closed) = tokio::sync::mpsc::channel::<()>(1);
         let bound = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(listen = %bound(&webhook), admin = %admin_addr, "Serving");
+        let mut connections = threads::ConnectionThreads::start()?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -194,12 +196,26 @@ impl Server {
                     if let Err(error) = tcp.set_nodelay(true) {
                         tracing::debug!(%error, %peer, "Cannot set TCP_NODELAY");
                     }
+                    let tcp = match tcp.into_std() {
+                        Ok(tcp) => tcp,
+                        Err(error) => {
+                            tracing::warn!(%error, %peer, "Cannot hand the connection over");
+                            continue;
+                        }
+                    };
                     let acceptor = acceptor.clone();
                     let service = TowerToHyperService::new(app.clone());
                     let builder = builder.clone();
                     let (h1, h2, h1_open) = (h1.watcher(), h2.watcher(), h1_open.clone());
                     let handshake_timeout = config.header_timeout;
-                    tokio::spawn(async move {
+                    connections.hand(Box::new(move || { tokio::spawn(async move {
+                        let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                            Ok(tcp) => tcp,
+                            Err(error) => {
+                                tracing::warn!(%error, %peer, "Cannot serve the connection");
+                                return;
+                            }
+                        };
                         let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => tls,
                             Ok(Err(error)) => {
@@ -223,7 +239,7 @@ impl Server {
                         if let Err(error) = ended {
                             tracing::debug!(%peer, %error, "Connection ended with an error");
                         }
-                    });
+                    }); }));
                 }
                 () = &mut shutdown => break,
             }
@@ -246,6 +262,7 @@ impl Server {
         {
             tracing::warn!(timeout = ?config.shutdown_timeout, "Connections still open at the shutdown deadline");
         }
+        connections.stop().await;
         let _ = stop_tx.send(true);
         let _ = admin_task.await;
         reloader.abort();
