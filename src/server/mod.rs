@@ -8,6 +8,9 @@
 //! (or, for one left idle, after a short wait), since closing a keep-alive connection under a
 //! request the client has just sent fails that request. Then the audit log is drained and flushed
 //! before the process exits.
+//!
+//! Each accepted connection is served on one of the connection threads, one per core, each
+//! with its own single-threaded runtime ([`threads`]).
 
 mod admin;
 pub mod metrics;
@@ -208,38 +211,40 @@ impl Server {
                     let builder = builder.clone();
                     let (h1, h2, h1_open) = (h1.watcher(), h2.watcher(), h1_open.clone());
                     let handshake_timeout = config.header_timeout;
-                    connections.hand(Box::new(move || { tokio::spawn(async move {
-                        let tcp = match tokio::net::TcpStream::from_std(tcp) {
-                            Ok(tcp) => tcp,
-                            Err(error) => {
-                                tracing::warn!(%error, %peer, "Cannot serve the connection");
-                                return;
+                    connections.hand(Box::new(move || {
+                        tokio::spawn(async move {
+                            let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                                Ok(tcp) => tcp,
+                                Err(error) => {
+                                    tracing::warn!(%error, %peer, "Cannot serve the connection");
+                                    return;
+                                }
+                            };
+                            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                                Ok(Ok(tls)) => tls,
+                                Ok(Err(error)) => {
+                                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                            let conn = builder.serve_connection(TokioIo::new(tls), service);
+                            let ended = if is_h2 {
+                                drop(h1_open);
+                                h2.watch(conn).await
+                            } else {
+                                let _open = h1_open;
+                                h1.watch(conn).await
+                            };
+                            if let Err(error) = ended {
+                                tracing::debug!(%peer, %error, "Connection ended with an error");
                             }
-                        };
-                        let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(error)) => {
-                                tracing::debug!(%peer, %error, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                        let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                        let conn = builder.serve_connection(TokioIo::new(tls), service);
-                        let ended = if is_h2 {
-                            drop(h1_open);
-                            h2.watch(conn).await
-                        } else {
-                            let _open = h1_open;
-                            h1.watch(conn).await
-                        };
-                        if let Err(error) = ended {
-                            tracing::debug!(%peer, %error, "Connection ended with an error");
-                        }
-                    }); }));
+                        });
+                    }));
                 }
                 () = &mut shutdown => break,
             }
