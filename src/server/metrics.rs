@@ -36,8 +36,8 @@ pub struct Metrics {
     registry: Registry,
     pub reviews: Family<ReviewLabels, Counter>,
     /// Handles on `reviews`' counters of the webhook's two paths, taken on a label set's first
-    /// review: `Family::get_or_create` takes a lock both workers share and hashes the labels on
-    /// every call, a handle is one atomic add.
+    /// review: `Family::get_or_create` takes a lock the connection threads share and hashes the
+    /// labels on every call, a handle is one atomic add.
     review_counters: [OnceLock<Counter>; REVIEW_LABEL_SETS],
     pub latency: Histogram,
     pub cert_reloads: Family<ReloadLabels, Counter>,

@@ -63,8 +63,8 @@ pub struct AppState {
     pub limits: Limits,
     pub on_unsynced: OnUnsynced,
     /// Where records go; `None` once closed at shutdown (so the writer drains and ends). Read
-    /// on every review without a shared lock: both workers taking one read lock per record
-    /// contend on its counter.
+    /// on every review without a shared lock: the connection threads taking one read lock per
+    /// record contend on its counter.
     audit: ArcSwapOption<Arc<dyn AuditSink>>,
     /// What the last view lacked or guessed, as logged (to log a change once).
     view_problems: std::sync::Mutex<Vec<String>>,
@@ -74,9 +74,9 @@ impl AuditSink for AppState {
     /// Queues an audit record (dropped and counted once the log is closed).
     fn record(&self, record: AuditRecord) {
         // Sent through a guard (a `try_send`, never blocking) rather than a clone of the
-        // sender: a clone and its drop are two atomic writes every worker contends on. A record
-        // sent through a guard taken just before the close still lands: the writer ends only
-        // once the last sender is gone, and drains the queue first.
+        // sender: a clone and its drop are two atomic writes every connection thread contends
+        // on. A record sent through a guard taken just before the close still lands: the
+        // writer ends only once the last sender is gone, and drains the queue first.
         match &*self.audit.load() {
             Some(s) => s.record(record),
             None => tracing::warn!(uid = %record.uid, "Audit log closed: record dropped"),

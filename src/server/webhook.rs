@@ -167,7 +167,7 @@ async fn reply(state: &AppState, validating: bool, req: Request) -> Reply {
         return unsynced(state, &body);
     }
     // A guard, not a clone of the `Arc`: the decision is synchronous, and a clone and its drop
-    // are two atomic writes on a count every worker shares.
+    // are two atomic writes on a count every connection thread shares.
     let view = state.view.load();
     let options = ReviewOptions {
         mode: None,
