@@ -6,7 +6,11 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
-use crate::{cluster::reconcile::ReconcileMode, ignite::Mode, server::OnUnsynced};
+use crate::{
+    cluster::reconcile::ReconcileMode,
+    ignite::Mode,
+    server::{OnUnsynced, PinThreads},
+};
 
 /// Keeps NetworkPolicies from cutting Apache Ignite off from the API server, DNS and its peers.
 #[derive(Debug, Parser)]
@@ -149,6 +153,13 @@ pub struct ServeArgs {
         default_value = "0.0.0.0:8080"
     )]
     pub admin_listen: SocketAddr,
+
+    /// Pin each connection thread to its own core when the process may run on exactly one CPU
+    /// per thread: `auto` only when those are not the whole machine (a Guaranteed pod with whole
+    /// CPUs under the kubelet's static CPU manager), `on` also on a machine of its own, `off`
+    /// never.
+    #[arg(long, env = "IGNITE_NETPOL_PIN_THREADS", default_value = "auto")]
+    pub pin_threads: PinThreads,
 
     #[command(flatten)]
     pub tls: TlsArgs,

@@ -33,6 +33,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config,
         listen,
         admin_listen,
+        pin_threads,
         tls:
             TlsArgs {
                 tls_cert,
@@ -100,6 +101,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         ready_at_start: !live,
         on_unsynced,
+        pin_threads,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

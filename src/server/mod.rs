@@ -36,6 +36,7 @@ use crate::{
 
 pub use metrics::Metrics;
 pub use state::{Answering, AppState, ClusterView, Limits, OnUnsynced};
+pub use threads::PinThreads;
 pub use tls::{CertFiles, ReloadingResolver};
 pub use webhook::router;
 
@@ -60,6 +61,8 @@ pub struct ServeConfig {
     pub ready_at_start: bool,
     /// How reviews are answered while the view is not synced.
     pub on_unsynced: OnUnsynced,
+    /// Whether the connection threads are pinned to cores.
+    pub pin_threads: PinThreads,
 }
 
 /// A bound, not yet serving, server.
@@ -183,7 +186,7 @@ impl Server {
         let (h1_open, mut h1_closed) = tokio::sync::mpsc::channel::<()>(1);
         let bound = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(listen = %bound(&webhook), admin = %admin_addr, "Serving");
-        let mut connections = threads::ConnectionThreads::start()?;
+        let mut connections = threads::ConnectionThreads::start(config.pin_threads)?;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

@@ -345,6 +345,7 @@ impl TestServer {
             },
             ready_at_start: ready,
             on_unsynced: ignite_netpol::server::OnUnsynced::Deny,
+            pin_threads: ignite_netpol::server::PinThreads::Auto,
         };
         let server = Server::bind(config, env, cfg)
             .await
