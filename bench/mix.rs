@@ -10,7 +10,9 @@
 //!   uid, user, namespace, name and labels, cycling through CREATE/UPDATE/DELETE and through
 //!   policies that are admitted (the rules Ignite needs, ingress only, egress open, other
 //!   pods) and denied (deny-all, the seed's egress attempt, DNS by a lone podSelector), with
-//!   `managedFields` and `last-applied-configuration` as the API server sends them.
+//!   `managedFields` and `last-applied-configuration` as the API server sends them;
+//! - `OUT_DIR/allowed.jsonl` and `OUT_DIR/denied.jsonl`: the same reviews split by the verdict
+//!   each gets (`denied`), to measure the two apart.
 //!
 //! Deterministic: the same COUNT gives the same files.
 
@@ -30,12 +32,29 @@ fn main() -> anyhow::Result<()> {
     let count: usize = args.next().map(|c| c.parse()).transpose()?.unwrap_or(1000);
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("cluster.json"), serde_json::to_vec(&cluster())?)?;
-    let mut reviews = std::io::BufWriter::new(std::fs::File::create(out.join("reviews.jsonl"))?);
+    let file = |name: &str| -> std::io::Result<_> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(
+            out.join(name),
+        )?))
+    };
+    let (mut reviews, mut allowed, mut refused) = (
+        file("reviews.jsonl")?,
+        file("allowed.jsonl")?,
+        file("denied.jsonl")?,
+    );
     for i in 0..count {
-        serde_json::to_writer(&mut reviews, &review(i))?;
-        reviews.write_all(b"\n")?;
+        let mut line = serde_json::to_vec(&review(i))?;
+        line.push(b'\n');
+        reviews.write_all(&line)?;
+        if denied(i) {
+            refused.write_all(&line)?;
+        } else {
+            allowed.write_all(&line)?;
+        }
     }
-    reviews.flush()?;
+    for mut f in [reviews, allowed, refused] {
+        f.flush()?;
+    }
     eprintln!("wrote {count} reviews to {}", out.display());
     Ok(())
 }
@@ -135,6 +154,12 @@ fn policy(i: usize, kind: usize, ns: &str, name: &str, generation: usize) -> Val
                     "f:labels": {".": {}, "f:app.kubernetes.io/part-of": {}, "f:team": {}}},
                     "f:spec": {"f:egress": {}, "f:ingress": {}, "f:podSelector": {}, "f:policyTypes": {}}}}]},
         "spec": spec})
+}
+
+/// Whether review `i` is denied: kinds 3–5 (the new object's, for an UPDATE) in an Ignite
+/// namespace; every tenth review, a DELETE elsewhere, is admitted.
+pub fn denied(i: usize) -> bool {
+    i % 10 != 9 && (i / 3) % 6 >= 3
 }
 
 pub fn review(i: usize) -> Value {

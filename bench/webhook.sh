@@ -13,12 +13,17 @@
 #   h1      wrk, HTTP/1.1 keep-alive, CONNS connections, the ~3 KB CREATE (bench/review-3k.json)
 #   h1-mix  wrk, the same, posting bench/mix.rs's COUNT distinct reviews in rotation
 #   h2      h2load, HTTP/2, CONNS connections x STREAMS streams, the ~3 KB CREATE
+# and, when LOADS names them, h1-allowed and h1-denied: h1-mix's admitted and denied reviews
+# apart (bench/mix.rs splits them),
 # and prints one line per run (req/s, p50/p99/p99.9 in ms, server CPU µs per request). At the
 # end: the median of each column per load and server, and the webhook's ratio to the ceiling
 # per load (to the yardstick too, and the ceiling's own ratio to it, with YARDSTICK).
 #
 # Environment: ROUNDS [3], DURATION seconds [10], CONNS [16], STREAMS [10], COUNT [1000],
+# LOADS ["h1 h1-mix h2"],
 # YARDSTICK [unset], KEEP [unset: keep the temporary directory with raw output].
+# serve reads its own IGNITE_NETPOL_* variables: IGNITE_NETPOL_PIN_THREADS=on pins its connection
+# threads, one per core (the README's figures say which).
 # Needs wrk and h2load (Debian: apt-get install wrk nghttp2-client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +32,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
 STREAMS=${STREAMS:-10}
 COUNT=${COUNT:-1000}
+LOADS=${LOADS:-h1 h1-mix h2}
 for tool in wrk h2load curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk nghttp2-client curl" >&2; exit 2; }
 done
@@ -95,11 +101,14 @@ lines=$tmp/lines
 echo "| round | load | server | req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | errors |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
-  for load in h1 h1-mix h2; do
+  for load in $LOADS; do
     for s in "${servers[@]}"; do
       case $load in
         h1) line=$(run_wrk "$s" bench/post.lua) ;;
         h1-mix) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/reviews.jsonl") ;;
+        h1-allowed) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/allowed.jsonl") ;;
+        h1-denied) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/denied.jsonl") ;;
+        *) echo "unknown load $load (LOADS: h1 h1-mix h1-allowed h1-denied h2)" >&2; exit 2 ;;
         h2) line=$(run_h2 "$s") ;;
       esac
       echo "$load $s $line" >>"$lines"
@@ -136,8 +145,10 @@ awk -v yard="${YARDSTICK:+1}" '
       printf "%s: webhook / ceiling = %.2f", p[1], rps[order[j]] / rps[p[1] " ceiling"]
       if (yard) printf "; webhook / yardstick = %.2f; ceiling / yardstick = %.2f", rps[order[j]] / rps[p[1] " yardstick"], rps[p[1] " ceiling"] / rps[p[1] " yardstick"]
       printf "\n" }
-    for (j = 1; j <= nk; j++) { split(order[j], p, " "); if (p[1] == "h1-mix" && p[2] == "webhook")
-      printf "h1-mix / h1 (webhook) = %.2f\n", rps[order[j]] / rps["h1 webhook"] }
+    for (j = 1; j <= nk; j++) { split(order[j], p, " ")
+      if (p[1] ~ /^h1-/ && p[2] == "webhook" && rps["h1 webhook"] > 0)
+        printf "%s / h1 (webhook) = %.2f by req/s, %.2f by ratio to the ceiling\n", p[1], rps[order[j]] / rps["h1 webhook"],
+          (rps[order[j]] / rps[p[1] " ceiling"]) / (rps["h1 webhook"] / rps["h1 ceiling"]) }
   }' "$lines"
 echo
 # The writer counts a record once its batch is on disk: wait (at most 5 s) until every answered

@@ -643,20 +643,29 @@ fn the_benchmark_mix_gets_the_verdicts_it_claims() {
     let cfg = Compiled::default();
     let env = Environment::build(&snapshot, &cfg).expect("environment");
     let mut seen = [0usize; 6];
-    // CREATEs in the Ignite namespaces: every tenth review is elsewhere, 6..=9 are not CREATEs.
-    for i in (0..600).filter(|i| i % 10 <= 5) {
+    let mut verdicts = [0usize; 2];
+    // Every review of the 1,000, and the split `bench/webhook.sh` measures apart (`mix::denied`).
+    for i in 0..1000 {
         let kind = (i / 3) % 6;
         let body = serde_json::to_vec(&mix::review(i)).expect("encodes");
         let reviewed = admission::review(&env, &cfg, &body, ReviewOptions::default());
         let verdict = reviewed.decision.as_ref().map(|d| d.verdict);
-        let expected = if kind < 3 {
-            Verdict::Allowed
-        } else {
+        let expected = if mix::denied(i) {
             Verdict::Denied
+        } else {
+            Verdict::Allowed
         };
         assert_eq!(verdict, Some(expected), "review {i} (kind {kind})");
-        seen[kind] += 1;
+        verdicts[usize::from(mix::denied(i))] += 1;
+        // CREATEs in the Ignite namespaces (every tenth review is elsewhere; 6..=9 are not
+        // CREATEs): kinds 0-2 admitted, 3-5 denied.
+        if i % 10 <= 5 {
+            assert_eq!(mix::denied(i), kind >= 3, "review {i} (kind {kind})");
+            seen[kind] += 1;
+        }
     }
+    // The mix is meant to be 56 % admitted, 44 % denied.
+    assert_eq!(verdicts, [560, 440]);
     assert!(
         seen.iter().all(|&n| n > 0),
         "every kind was reviewed: {seen:?}"
