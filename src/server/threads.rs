@@ -15,7 +15,7 @@
 //! scheduler was seen under load to stack both threads of a 2-core machine on one core while the
 //! other sat idle between the load generator's short bursts (too short for it to pull a thread
 //! over): each thread then waited a whole 4 ms tick for the other, and HTTP/1.1's p99 was
-//! 2.2–3.3 ms instead of about 1.1 ms. A pinned thread cannot move away from a core that another
+//! 2.2–3.5 ms instead of 0.9–1.3 ms. A pinned thread cannot move away from a core that another
 //! process keeps busy, though, so by default (`auto`) threads are pinned only on cores given to
 //! the process alone: a CPU set smaller than the machine's with one CPU per thread, as the
 //! kubelet's static CPU manager gives a Guaranteed pod with whole CPUs. `on` also pins on a
