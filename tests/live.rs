@@ -357,6 +357,53 @@ async fn a_change_in_an_irrelevant_namespace_is_not_reconciled() {
     server.stop().await;
 }
 
+/// When the rewrite conflicts and the re-read policy is already current — someone else, or our
+/// own rewrite from a view before, got there first — no cut-off Event is published: the view
+/// that found the rule stale lagged behind the API. (Seen in CI: a view brought by an unrelated
+/// change, ahead of the watch event of our own rewrite, reported the problem just fixed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_found_current_on_a_re_read_is_not_reported_cut_off() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    let egress = fake
+        .get("NetworkPolicy", "cache-ns", "ignite-egress")
+        .expect("policy")["spec"]["egress"]
+        .clone();
+    let text = egress.to_string();
+    assert!(
+        text.contains("192.168.49.2/32"),
+        "the seed's endpoint rule: {text}"
+    );
+    let current: serde_json::Value =
+        serde_json::from_str(&text.replace("192.168.49.2/32", "192.168.49.7/32")).expect("json");
+    fake.conflict_next_patch_after(json!({"egress": current}));
+
+    fake.apply(moved_slice("192.168.49.7"));
+    let path = "/apis/networking.k8s.io/v1/namespaces/cache-ns/networkpolicies/ignite-egress";
+    until("the policy to be re-read", || async {
+        fake.requests().iter().any(|(m, p)| m == "GET" && p == path)
+    })
+    .await;
+    rounds(&server, &fake, 2).await;
+    assert!(
+        fake.events().is_empty(),
+        "the rule is current in the API, not cut off: {:?}",
+        fake.events()
+    );
+    let patches = fake
+        .requests()
+        .iter()
+        .filter(|(m, p)| m == "PATCH" && p == path)
+        .count();
+    assert_eq!(
+        patches, 1,
+        "the conflicted patch, and none after the re-read"
+    );
+    assert!(policy_text(&fake).contains("192.168.49.7/32"));
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_conflict_rereads_and_keeps_the_other_edit() {
     let fake = fake_with_seed(true).await;

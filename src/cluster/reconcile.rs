@@ -206,8 +206,9 @@ impl Reconciler {
                 settled = false;
             }
         }
-        // A namespace whose rules were just rewritten is judged on the next view (the rewrite
-        // itself brings one), not reported cut off for the problem that was just fixed.
+        // A namespace whose rules were just rewritten, or found current in the API on a re-read,
+        // is judged on the next view (the change brings one), not reported cut off for the
+        // problem already fixed: this view lags behind the API.
         reports.retain(|r| !rewritten.contains(&r.namespace));
         self.metrics.set_cut_off(&report::cut_off_by_flow(&reports));
         self.publish_events(&reports, &policies).await;
@@ -283,14 +284,19 @@ impl Reconciler {
         self.reported = current;
     }
 
-    /// Rewrites one policy's stale managed rules; whether a rewrite landed.
+    /// Rewrites one policy's stale managed rules; whether they are current in the API now: a
+    /// rewrite landed, or the policy re-read after a conflict needs none (another writer, or our
+    /// own rewrite of a view before, got there first).
     async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> bool {
         let namespace = np.metadata.namespace.clone().unwrap_or_default();
         let name = np.metadata.name.clone().unwrap_or_default();
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &namespace);
         for attempt in 1..=ATTEMPTS {
             let Some(patch) = refresh::refresh_managed(&np, env, &self.cfg) else {
-                return false;
+                if attempt > 1 {
+                    tracing::info!(%namespace, %name, "Managed rules already current");
+                }
+                return attempt > 1;
             };
             let started = std::time::Instant::now();
             match api
