@@ -1,7 +1,10 @@
 //! The audit log: one typed JSON record per review, written off the request path.
 //!
-//! Handlers hand records to a bounded queue and never wait: a full queue drops the record and
-//! counts it. A dedicated writer thread appends JSON lines to a file (rotated by size, keeping N
+//! Handlers encode a record as its JSON line where it was built, and hand the line to a bounded
+//! queue without waiting: a full queue drops it and counts it. (Encoded by the thread that
+//! built it, a record crosses to the writer as one buffer, not as the dozens of small strings a
+//! denial's flows hold: those are freed where they were allocated, and no other core reads
+//! them.) A dedicated writer thread appends JSON lines to a file (rotated by size, keeping N
 //! old files) or to stdout, writes at least every second, and — once every sender is gone, as
 //! at shutdown — drains the queue and writes it out before it ends, so no record of an answered
 //! review is lost while the disk has room. Write errors (a full disk) never reach admission: the
@@ -45,19 +48,30 @@ pub struct AuditCounters {
 /// dropped.
 #[derive(Clone, Debug)]
 pub struct AuditSender {
-    tx: SyncSender<AuditRecord>,
+    tx: SyncSender<Vec<u8>>,
     counters: Arc<AuditCounters>,
 }
 
 impl AuditSink for AuditSender {
-    /// Queues a record without waiting; a full queue drops it and counts the drop.
+    /// Encodes a record as its line and queues it without waiting; a full queue drops it and
+    /// counts the drop, a record that cannot be encoded is counted lost.
     fn record(&self, record: AuditRecord) {
-        match self.tx.try_send(record) {
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        if let Err(error) = serde_json::to_writer(&mut line, &record) {
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            let n = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::error!(uid = %record.uid, %error, "Cannot encode an audit record");
+            }
+            return;
+        }
+        line.push(b'\n');
+        match self.tx.try_send(line) {
             Ok(()) => {}
-            Err(TrySendError::Full(r)) | Err(TrySendError::Disconnected(r)) => {
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
-                    tracing::warn!(uid = %r.uid, dropped, "Audit queue full: record dropped");
+                    tracing::warn!(uid = %record.uid, dropped, "Audit queue full: record dropped");
                 }
             }
         }
@@ -70,6 +84,9 @@ impl AuditSender {
         &self.counters
     }
 }
+
+/// Room for a typical record's line: an admission's is about 400 bytes, a denial's 1.5–2.2 KB.
+const LINE_CAPACITY: usize = 1024;
 
 /// The current time as RFC 3339 (UTC).
 pub fn now() -> String {

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{AuditCounters, AuditRecord, AuditSender};
+use super::{AuditCounters, AuditSender};
 
 /// A batch is written once it holds this many bytes (or at the flush interval).
 const BATCH_BYTES: usize = 64 * 1024;
@@ -237,22 +237,12 @@ fn open_append(path: &Path) -> io::Result<File> {
 /// long, plus the flush interval, before it is written.
 const POLL: Duration = Duration::from_millis(10);
 
-fn run(rx: Receiver<AuditRecord>, mut sink: Sink, config: &AuditConfig, counters: &AuditCounters) {
+fn run(rx: Receiver<Vec<u8>>, mut sink: Sink, config: &AuditConfig, counters: &AuditCounters) {
     let mut next_flush = Instant::now() + config.flush_every;
-    let mut line = Vec::with_capacity(1024);
     loop {
         let closed = loop {
             match rx.try_recv() {
-                Ok(record) => {
-                    line.clear();
-                    if serde_json::to_writer(&mut line, &record).is_err() {
-                        counters.lost.fetch_add(1, Ordering::Relaxed);
-                        counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    line.push(b'\n');
-                    sink.push(&line, config, counters);
-                }
+                Ok(line) => sink.push(&line, config, counters),
                 Err(TryRecvError::Empty) => break false,
                 Err(TryRecvError::Disconnected) => break true,
             }

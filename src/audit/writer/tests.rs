@@ -1,5 +1,5 @@
 use super::*;
-use crate::audit::{AuditSink, AuditUser};
+use crate::audit::{AuditRecord, AuditSink, AuditUser};
 
 fn record(uid: &str) -> AuditRecord {
     AuditRecord {
