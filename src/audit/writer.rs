@@ -184,7 +184,11 @@ impl Sink {
             std::fs::remove_file(&*path).ok();
         } else {
             std::fs::remove_file(numbered(keep)).ok();
-            for n in (1..keep).rev() {
+            // Shift the numbered files up to the first free slot, and only those: with a large
+            // --audit-keep most slots are empty, and a rename tried on each (a thousand failed
+            // syscalls per rotation) kept the writer busy on a core a connection thread needs.
+            let free = (1..keep).find(|&n| !numbered(n).exists()).unwrap_or(keep);
+            for n in (1..free).rev() {
                 std::fs::rename(numbered(n), numbered(n + 1)).ok();
             }
             std::fs::rename(&*path, numbered(1))?;

@@ -92,6 +92,34 @@ fn rotates_by_size_and_keeps_n_files() {
     );
 }
 
+/// Rotation shifts the numbered files up to the first free slot and leaves those above it in
+/// place: nothing is overwritten, and no rename is tried for an empty slot.
+#[test]
+fn rotation_shifts_files_up_to_the_first_free_slot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("audit.log");
+    let numbered = |n: usize| dir.path().join(format!("audit.log.{n}"));
+    std::fs::write(&path, "current\n").expect("current");
+    std::fs::write(numbered(1), "one\n").expect("one");
+    std::fs::write(numbered(3), "three\n").expect("three");
+    let mut sink = Sink::open(&config(path.clone(), 1 << 20, 5)).expect("sink");
+    sink.rotate(5).expect("rotates");
+    let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+    assert_eq!(
+        read(path.clone()).as_deref(),
+        Some(""),
+        "a new current file"
+    );
+    assert_eq!(read(numbered(1)).as_deref(), Some("current\n"));
+    assert_eq!(read(numbered(2)).as_deref(), Some("one\n"));
+    assert_eq!(
+        read(numbered(3)).as_deref(),
+        Some("three\n"),
+        "above the free slot: in place"
+    );
+    assert_eq!(read(numbered(4)), None);
+}
+
 /// A file on a disk with `room` bytes left: a write that does not fit writes what fits and
 /// fails with "no space", as write(2) does.
 struct SmallDisk {
