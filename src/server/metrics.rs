@@ -56,9 +56,13 @@ pub struct Metrics {
     audit: Arc<AuditCounters>,
 }
 
-/// The label sets of the webhook's paths (`/validate`, `/mutate`): 2 paths × 6 operations × 5
-/// verdicts.
-const REVIEW_LABEL_SETS: usize = 2 * 6 * 5;
+/// How many operations and verdicts a review is counted by (`operation_index`, `verdict_index`).
+const OPERATION_COUNT: usize = 6;
+const VERDICT_COUNT: usize = 5;
+
+/// The label sets of the webhook's paths (`/validate`, `/mutate`): 2 paths × the operations ×
+/// the verdicts.
+const REVIEW_LABEL_SETS: usize = 2 * OPERATION_COUNT * VERDICT_COUNT;
 
 /// Where an operation's counter sits among a path's (a new operation fails to compile here).
 fn operation_index(operation: AuditOperation) -> usize {
@@ -197,7 +201,10 @@ impl Metrics {
             "/mutate" => Some(1),
             _ => None,
         }
-        .map(|p| (p * 6 + operation_index(operation)) * 5 + verdict_index(verdict))
+        .map(|p| {
+            (p * OPERATION_COUNT + operation_index(operation)) * VERDICT_COUNT
+                + verdict_index(verdict)
+        })
         .and_then(|i| self.review_counters.get(i));
         match slot {
             Some(slot) => {
@@ -280,7 +287,7 @@ fn sync_counter(counter: &Counter, total: u64) {
 mod tests {
     use super::*;
 
-    const OPERATIONS: [AuditOperation; 6] = [
+    const OPERATIONS: [AuditOperation; OPERATION_COUNT] = [
         AuditOperation::Create,
         AuditOperation::Update,
         AuditOperation::Delete,
@@ -288,7 +295,7 @@ mod tests {
         AuditOperation::Patch,
         AuditOperation::Unknown,
     ];
-    const VERDICTS: [AuditVerdict; 5] = [
+    const VERDICTS: [AuditVerdict; VERDICT_COUNT] = [
         AuditVerdict::Allowed,
         AuditVerdict::Denied,
         AuditVerdict::Patched,
