@@ -325,7 +325,7 @@ fn review_3k_seed(bencher: divan::Bencher) {
     bencher.bench(|| {
         let reviewed =
             ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
-        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
+        ignite_netpol::admission::to_bytes(&reviewed.answer)
     });
 }
 
@@ -367,7 +367,7 @@ fn review_3k_scale(bencher: divan::Bencher, pods: usize) {
     bencher.bench(|| {
         let reviewed =
             ignite_netpol::admission::review(&env, &cfg, black_box(body), Default::default());
-        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
+        ignite_netpol::admission::to_bytes(&reviewed.answer)
     });
 }
 
@@ -502,7 +502,7 @@ fn review_mix_1000(bencher: divan::Bencher) {
             black_box(&bodies[next]),
             Default::default(),
         );
-        ignite_netpol::admission::to_bytes(&reviewed.answer).expect("encodes")
+        ignite_netpol::admission::to_bytes(&reviewed.answer)
     });
 }
 

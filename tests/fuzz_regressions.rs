@@ -34,8 +34,17 @@ fn every_fuzz_regression_is_answered() {
                     validating,
                 },
             );
-            let bytes = admission::to_bytes(&reviewed.answer).expect("the answer encodes");
-            assert!(!bytes.is_empty(), "{}: an answer", path.display());
+            let bytes = admission::to_bytes(&reviewed.answer);
+            // Whatever the input, the answer is JSON that names the request it answers.
+            let answer: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{}: the answer is not JSON: {e}", path.display()));
+            assert_eq!(answer["kind"], "AdmissionReview", "{}", path.display());
+            assert_eq!(
+                answer["response"]["uid"],
+                reviewed.answer.uid.as_str(),
+                "{}",
+                path.display()
+            );
         }
         replayed += 1;
     }

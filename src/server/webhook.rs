@@ -183,19 +183,13 @@ async fn reply(state: &AppState, validating: bool, req: Request) -> Reply {
         a.reviewed = Some(reviewed);
         return a;
     }
-    match admission::to_bytes(&reviewed.answer) {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            json: true,
-            body,
-            error: reviewed.error.clone(),
-            reviewed: Some(reviewed),
-            uid: None,
-        },
-        Err(e) => Reply::plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("ignite-netpol: cannot encode the answer: {e}"),
-        ),
+    Reply {
+        status: StatusCode::OK,
+        json: true,
+        body: admission::to_bytes(&reviewed.answer),
+        error: reviewed.error.clone(),
+        reviewed: Some(reviewed),
+        uid: None,
     }
 }
 
@@ -223,19 +217,13 @@ fn unsynced(state: &AppState, body: &[u8]) -> Reply {
     let message = "ignite-netpol: the cluster view is not synced yet; retry shortly";
     let allow = state.on_unsynced == super::OnUnsynced::Allow;
     let review = admission::response::unsynced(&uid, allow, message);
-    match admission::to_bytes(&review) {
-        Ok(body) => Reply {
-            status: StatusCode::OK,
-            json: true,
-            body,
-            reviewed: None,
-            error: Some("cluster view not synced".into()),
-            uid: Some(uid),
-        },
-        Err(e) => Reply::plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("ignite-netpol: cannot encode the answer: {e}"),
-        ),
+    Reply {
+        status: StatusCode::OK,
+        json: true,
+        body: admission::to_bytes(&review),
+        reviewed: None,
+        error: Some("cluster view not synced".into()),
+        uid: Some(uid),
     }
 }
 
