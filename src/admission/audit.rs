@@ -114,10 +114,7 @@ pub fn record(path: &str, reviewed: Option<Reviewed>, sent: Sent) -> AuditRecord
             .excess
             .into_iter()
             .map(|f| AuditExcess {
-                kind: serde_json::to_value(f.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                kind: f.kind.name().to_string(),
                 rule: f.rule,
                 opens: f
                     .opens

@@ -56,7 +56,7 @@ impl AuditSink for AuditSender {
     /// Encodes a record as its line and queues it without waiting; a full queue drops it and
     /// counts the drop, a record that cannot be encoded is counted lost.
     fn record(&self, record: AuditRecord) {
-        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        let mut line = Vec::with_capacity(line_capacity(&record));
         if let Err(error) = serde_json::to_writer(&mut line, &record) {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
             let n = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
@@ -85,8 +85,19 @@ impl AuditSender {
     }
 }
 
-/// Room for a typical record's line: an admission's is about 400 bytes, a denial's 1.5–2.2 KB.
-const LINE_CAPACITY: usize = 1024;
+/// Room for a record's line, so that it is written without growing: an admission's is about
+/// 400 bytes; a denial's 1.5–2.2 KB, most of it its flows (about 300 bytes each) and warnings.
+fn line_capacity(record: &AuditRecord) -> usize {
+    let items = record.missing.len()
+        + record.excess.len()
+        + record
+            .affected
+            .iter()
+            .map(|a| 1 + a.cut.len())
+            .sum::<usize>();
+    let warnings: usize = record.warnings.iter().map(|w| w.len() + 3).sum();
+    512 + 384 * items + warnings + record.error.as_ref().map_or(0, String::len)
+}
 
 /// The current time as RFC 3339 (UTC).
 pub fn now() -> String {

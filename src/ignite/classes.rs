@@ -22,11 +22,16 @@ impl Member<'_> {
     /// How messages name it: `ns/pod`, or `ns/pod (+N like it)`. Rendered only for a flow that
     /// is cut.
     pub fn label(&self) -> String {
-        let mut label = pod_name(self.pod);
-        if self.more > 0 {
-            use std::fmt::Write;
-            let _ = write!(label, " (+{} like it)", self.more);
+        if self.more == 0 {
+            return pod_name(self.pod);
         }
+        let (ns, name) = (&self.pod.namespace, &self.pod.name);
+        let mut label = String::with_capacity(ns.len() + name.len() + 24);
+        label.push_str(ns);
+        label.push('/');
+        label.push_str(name);
+        use std::fmt::Write;
+        let _ = write!(label, " (+{} like it)", self.more);
         label
     }
 }

@@ -96,6 +96,18 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// The name it is serialised under (`wide-ip-block`), for the audit log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotIsolated => "not-isolated",
+            Self::AnyDestination => "any-destination",
+            Self::WideIpBlock => "wide-ip-block",
+            Self::WideSelector => "wide-selector",
+            Self::ExtraPorts => "extra-ports",
+            Self::TierAccept => "tier-accept",
+        }
+    }
+
     /// In words, for reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -1404,6 +1416,26 @@ pub fn ingress(view: &View<'_>, cfg: &Compiled, ignite: &[&PodInfo]) -> Vec<Expo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_kind_is_named_as_it_is_serialised() {
+        use FindingKind::*;
+        let all = [
+            NotIsolated,
+            AnyDestination,
+            WideIpBlock,
+            WideSelector,
+            ExtraPorts,
+            TierAccept,
+        ];
+        for kind in all {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serialises"),
+                kind.name(),
+                "{kind:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_internet_probes_are_the_addresses_named() {

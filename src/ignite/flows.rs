@@ -365,7 +365,8 @@ pub(super) fn pod_name(p: &PodInfo) -> String {
 /// Why a connection is cut, from its verdict, e.g. `egress of ns/a is isolated by ns/p and no
 /// rule allows it`; both sides, joined by `; `, when both deny.
 fn reason(v: &Verdict, from: &PodInfo, to: Endpoint<'_>) -> String {
-    let mut out = String::new();
+    // Room for one side's reason, the usual case, without growing.
+    let mut out = String::with_capacity(128);
     let sides = [
         (&v.egress, "egress", Endpoint::Pod(from)),
         (&v.ingress, "ingress", to),

@@ -73,9 +73,16 @@ pub fn find(
             continue;
         };
         for (i, rule) in rules.iter().enumerate() {
-            let at = format!("{}/{} egress[{i}]", policy.namespace, policy.name);
+            let at = At {
+                policy,
+                rule: i,
+                peer: None,
+            };
             for (j, peer) in rule.peers.iter().enumerate() {
-                let at = format!("{at}.to[{j}]");
+                let at = At {
+                    peer: Some(j),
+                    ..at
+                };
                 match peer {
                     Peer::Pods {
                         namespaces: NamespaceScope::Own,
@@ -212,4 +219,24 @@ pub fn find(
         push(h);
     }
     hints
+}
+
+/// Where a hint points, `ns/policy egress[i]` or `ns/policy egress[i].to[j]`: written only into
+/// the hints found, not for every rule looked at.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    policy: &'a crate::policy::Policy,
+    rule: usize,
+    peer: Option<usize>,
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.policy;
+        write!(f, "{}/{} egress[{}]", p.namespace, p.name, self.rule)?;
+        if let Some(j) = self.peer {
+            write!(f, ".to[{j}]")?;
+        }
+        Ok(())
+    }
 }

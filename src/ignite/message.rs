@@ -50,7 +50,10 @@ fn verdict_word(v: Verdict) -> &'static str {
 
 /// The full explanation: what is cut and why, hints, and the rules that fix it.
 pub fn explain(d: &Decision) -> String {
-    let mut s = String::new();
+    // Sized for the usual denial, so that the text is not copied as it grows: the summary, a
+    // line of about 200 bytes per missing flow, the hints, the rules' YAML.
+    let hints: usize = d.hints.iter().map(|h| h.len() + 9).sum();
+    let mut s = String::with_capacity(768 + 256 * d.missing.len() + hints);
     let n = d.missing.len();
     let what = match d.operation {
         super::decision::Operation::Delete => "deleting",
