@@ -284,18 +284,38 @@ mod admission {
     ];
 
     #[test]
-    fn excess_warns_in_every_mode_and_the_audit_has_it() {
-        // Warn mode so the API server cut does not hide the excess: the attempt is admitted
-        // with a warning per finding (at most three, the rest counted), each ≤ 120 characters.
+    fn excess_is_judged_on_what_is_admitted_and_warns_there() {
         let (env, cfg) = load(&CLUSTER);
-        let attempt = policy("examples/seed/egress-attempt.yaml");
-        let mut d = judge(&env, &cfg, &attempt);
+        let mut attempt = policy("examples/seed/egress-attempt.yaml");
+        let d = judge(&env, &cfg, &attempt);
         assert_eq!(
             d.verdict,
             Verdict::Denied,
             "the attempt cuts the API server"
         );
-        assert_eq!(d.excess.len(), 4);
+        // Least privilege only warns here, and the denied attempt is stored nowhere: its excess
+        // is found on the policy that comes back with the rules its denial names.
+        assert!(d.excess.is_empty(), "{:#?}", d.excess);
+        assert!(
+            !d.warnings.iter().any(|w| w.starts_with("excess egress")),
+            "{:#?}",
+            d.warnings
+        );
+        let fix = d.fix.expect("the denial names the rules that fix it");
+        assert!(fix.fits_incoming, "the rules go into the attempt itself");
+        attempt
+            .spec
+            .as_mut()
+            .expect("spec")
+            .egress
+            .as_mut()
+            .expect("egress")
+            .extend(fix.additions.egress.into_iter().map(|(_, rule)| rule));
+        // Admitted, with a warning per finding (at most three, the rest counted), each ≤ 120
+        // characters.
+        let mut d = judge(&env, &cfg, &attempt);
+        assert_eq!(d.verdict, Verdict::Allowed, "{}", message::explain(&d));
+        assert_eq!(d.excess.len(), 4, "{:#?}", d.excess);
         let excess: Vec<&String> = d
             .warnings
             .iter()
@@ -322,6 +342,16 @@ mod admission {
             CLUSTER[1],
             "tests/fixtures/excess/least-privilege-enforce.yaml",
         ]);
+        // Enforced, excess is a reason to deny too: the attempt's denial names both at once.
+        let d = judge(&env, &cfg, &policy("examples/seed/egress-attempt.yaml"));
+        assert_eq!(d.verdict, Verdict::Denied);
+        assert!(!d.missing.is_empty(), "the attempt cuts the API server");
+        assert_eq!(d.excess.len(), 4, "{:#?}", d.excess);
+        assert!(
+            message::explain(&d).contains("wider than Ignite needs"),
+            "{}",
+            message::explain(&d)
+        );
         // The seed's attempt with the API server fixed is no longer cut off, but still too wide.
         let mut fixed = policy("examples/seed/egress-attempt.yaml");
         let generated = generate::for_namespace(&env, &cfg, "cache-ns", "ignite-egress", false)

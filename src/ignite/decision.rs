@@ -263,6 +263,11 @@ pub const EXCESS_WARNINGS: usize = 3;
 /// Worked out where it can matter — the incoming policy isolates the Ignite pods' egress, or the
 /// namespace enforces least privilege — and never for a namespace that is off. Excess warns in
 /// every mode; with `ignite-netpol.io/least-privilege=enforce` it denies.
+///
+/// Where it only warns, it is judged on what is admitted: a change already denied for the flows
+/// it cuts is stored nowhere, and must change (by the rules its denial names) before it is; its
+/// excess is found on the corrected policy. Where least privilege is enforced, excess is a
+/// reason to deny as well, so a denial names both at once.
 fn least_privilege(
     env: &Environment,
     cfg: &Compiled,
@@ -281,7 +286,8 @@ fn least_privilege(
     let touches_egress = compiled.is_some_and(|p| {
         p.egress.is_some() && ignite.iter().any(|pod| p.pod_selector.matches(&pod.labels))
     });
-    if lp == LeastPrivilege::Warn && !touches_egress {
+    let denied = decision.verdict == Verdict::Denied;
+    if lp == LeastPrivilege::Warn && (!touches_egress || denied) {
         return;
     }
     decision.excess = match excess::egress(view, env, cfg, req.namespace, ignite) {
