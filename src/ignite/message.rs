@@ -319,7 +319,11 @@ pub(crate) mod yaml {
             if i > 0 || !continued {
                 pad(out, indent);
             }
-            string(out, key);
+            match key {
+                // A struct's field name (`ipBlock`, `matchLabels`): an identifier, plain.
+                Cow::Borrowed(name) => out.push_str(name),
+                Cow::Owned(key) => string(out, key),
+            }
             out.push(':');
             match value {
                 Tree::Map(inner) if !inner.is_empty() => {
@@ -379,7 +383,11 @@ pub(crate) mod yaml {
     }
 
     fn pad(out: &mut String, n: usize) {
-        out.extend(std::iter::repeat_n(' ', n));
+        const SPACES: &str = "                                ";
+        match SPACES.get(..n) {
+            Some(spaces) => out.push_str(spaces),
+            None => out.extend(std::iter::repeat_n(' ', n)),
+        }
     }
 
     /// Why a value has no tree: a shape rules never have (enum variants with data, map keys
