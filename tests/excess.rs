@@ -250,7 +250,7 @@ mod admission {
     use ignite_netpol::ignite::{
         Config, Decision, Operation, PolicyRequest, Verdict, decide, message,
     };
-    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyEgressRule};
 
     fn policy(file: &str) -> NetworkPolicy {
         ClusterSnapshot::load_files(&[path(file)])
@@ -258,6 +258,20 @@ mod admission {
             .network_policies
             .as_slice()[0]
             .clone()
+    }
+
+    /// Appends `rules` to the policy's egress rules.
+    fn add_egress(
+        np: &mut NetworkPolicy,
+        rules: impl IntoIterator<Item = NetworkPolicyEgressRule>,
+    ) {
+        np.spec
+            .as_mut()
+            .expect("spec")
+            .egress
+            .as_mut()
+            .expect("egress")
+            .extend(rules);
     }
 
     fn judge(env: &Environment, cfg: &Compiled, np: &NetworkPolicy) -> Decision {
@@ -303,14 +317,10 @@ mod admission {
         );
         let fix = d.fix.expect("the denial names the rules that fix it");
         assert!(fix.fits_incoming, "the rules go into the attempt itself");
-        attempt
-            .spec
-            .as_mut()
-            .expect("spec")
-            .egress
-            .as_mut()
-            .expect("egress")
-            .extend(fix.additions.egress.into_iter().map(|(_, rule)| rule));
+        add_egress(
+            &mut attempt,
+            fix.additions.egress.into_iter().map(|(_, rule)| rule),
+        );
         // Admitted, with a warning per finding (at most three, the rest counted), each ≤ 120
         // characters.
         let mut d = judge(&env, &cfg, &attempt);
@@ -362,14 +372,7 @@ mod admission {
             .as_ref()
             .and_then(|s| s.egress.clone())
             .unwrap_or_default();
-        fixed
-            .spec
-            .as_mut()
-            .expect("spec")
-            .egress
-            .as_mut()
-            .expect("egress")
-            .extend(api);
+        add_egress(&mut fixed, api);
         let d = judge(&env, &cfg, &fixed);
         assert!(d.missing.is_empty(), "{:#?}", d.missing);
         assert_eq!(d.verdict, Verdict::Denied);
