@@ -148,8 +148,9 @@ pub fn to_json(answer: &Answer) -> Value {
     serde_json::to_value(Review(answer)).unwrap_or(Value::Null)
 }
 
-/// The wire bytes of the AdmissionReview that carries `answer`: the bytes `serde_json` writes
-/// for [`to_json`]'s value, in its field order, written by hand in one sized buffer. A denial's
+/// The wire bytes of the AdmissionReview that carries `answer`: byte for byte what `serde_json`
+/// writes for the structure [`to_json`] serialises (the same fields in the same order), written
+/// by hand in one sized buffer. A denial's
 /// explanation is a few kilobytes of text whose escaping byte by byte, and the buffer's growth
 /// to hold it, cost more than the rest of the answer.
 pub fn to_bytes(answer: &Answer) -> Vec<u8> {
