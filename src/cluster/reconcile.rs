@@ -5,8 +5,9 @@
 //!   once per loop.
 //! - `update`: also rewrite the rules recorded in `ignite-netpol.io/managed-rules` when the API
 //!   server's or DNS's addresses moved, with a JSON patch that first tests the resourceVersion;
-//!   a conflict re-reads the policy and tries again, so nobody's edit is clobbered. Every change
-//!   is audited.
+//!   a conflict re-reads the policy and tries again, so nobody's edit is clobbered. A view that
+//!   still shows a version the API has moved past (its watch event trails our write) does not
+//!   write the policy again. Every change is audited.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -127,6 +128,11 @@ pub struct Reconciler {
     judged: Option<u64>,
     /// What [`relevance`] keeps between views.
     carried: Carried,
+    /// Per policy rewritten (or found current on a re-read), the resourceVersions that the API
+    /// has since moved past: a view still showing one lags behind our own write, and the
+    /// policy is left to the view that brings it (compared for equality only, as the API
+    /// conventions ask of resourceVersions).
+    superseded: HashMap<(String, String), Vec<String>>,
 }
 
 impl Reconciler {
@@ -153,6 +159,7 @@ impl Reconciler {
             reported: HashMap::new(),
             judged: None,
             carried: Carried::default(),
+            superseded: HashMap::new(),
         }
     }
 
@@ -196,12 +203,40 @@ impl Reconciler {
             self.metrics.skipped.inc();
             return;
         };
+        // What the API has moved past is kept only while a view still shows it.
+        self.superseded.retain(|(namespace, name), versions| {
+            policies.iter().any(|np| {
+                np.metadata.namespace.as_deref() == Some(namespace)
+                    && np.metadata.name.as_deref() == Some(name)
+                    && np
+                        .metadata
+                        .resource_version
+                        .as_ref()
+                        .is_some_and(|rv| versions.contains(rv))
+            })
+        });
         let mut settled = true;
         let mut rewritten = BTreeSet::new();
         for np in stale {
             let namespace = np.metadata.namespace.clone().unwrap_or_default();
-            if self.update_one(&env, np).await {
+            let key = (
+                namespace.clone(),
+                np.metadata.name.clone().unwrap_or_default(),
+            );
+            let lagging = np.metadata.resource_version.as_ref().is_some_and(|rv| {
+                self.superseded
+                    .get(&key)
+                    .is_some_and(|versions| versions.contains(rv))
+            });
+            if lagging {
+                tracing::debug!(namespace = %key.0, name = %key.1, "The view lags behind our rewrite; not rewritten again");
                 rewritten.insert(namespace);
+                continue;
+            }
+            let (done, moved_past) = self.update_one(&env, np).await;
+            if done {
+                rewritten.insert(namespace);
+                self.superseded.entry(key).or_default().extend(moved_past);
             } else {
                 settled = false;
             }
@@ -287,16 +322,18 @@ impl Reconciler {
     /// Rewrites one policy's stale managed rules; whether they are current in the API now: a
     /// rewrite landed, or the policy re-read after a conflict needs none (another writer, or our
     /// own rewrite of a view before, got there first).
-    async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> bool {
+    async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> (bool, Vec<String>) {
         let namespace = np.metadata.namespace.clone().unwrap_or_default();
         let name = np.metadata.name.clone().unwrap_or_default();
         let api: Api<NetworkPolicy> = Api::namespaced(self.client.clone(), &namespace);
+        // The resourceVersions of the versions read here that the API has moved past.
+        let mut moved_past: Vec<String> = Vec::new();
         for attempt in 1..=ATTEMPTS {
             let Some(patch) = refresh::refresh_managed(&np, env, &self.cfg) else {
                 if attempt > 1 {
                     tracing::info!(%namespace, %name, "Managed rules already current");
                 }
-                return attempt > 1;
+                return (attempt > 1, moved_past);
             };
             let started = std::time::Instant::now();
             match api
@@ -314,27 +351,31 @@ impl Reconciler {
                     self.audit.record(AuditRecord::reconciled(
                         &namespace, &name, patch, latency_us,
                     ));
-                    return true;
+                    moved_past.extend(np.metadata.resource_version.take());
+                    return (true, moved_past);
                 }
                 Err(kube::Error::Api(e))
                     if (e.code == 409 || e.code == 422) && attempt < ATTEMPTS =>
                 {
                     tracing::info!(%namespace, %name, attempt, "Policy changed meanwhile; re-reading");
                     match api.get(&name).await {
-                        Ok(fresh) => np = fresh,
+                        Ok(fresh) => {
+                            moved_past.extend(np.metadata.resource_version.take());
+                            np = fresh;
+                        }
                         Err(error) => {
                             tracing::error!(%namespace, %name, %error, "Cannot re-read policy");
-                            return false;
+                            return (false, moved_past);
                         }
                     }
                 }
                 Err(error) => {
                     tracing::error!(%namespace, %name, %error, "Cannot rewrite managed rules");
-                    return false;
+                    return (false, moved_past);
                 }
             }
         }
-        false
+        (false, moved_past)
     }
 }
 
