@@ -447,6 +447,62 @@ async fn update_conflict_rereads_and_keeps_the_other_edit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_trailing_our_rewrite_does_not_write_again() {
+    // The conflicting edit's watch event reaches the reconciler after its retry has landed: that
+    // view still holds the old rule. The API has moved past it, so nothing is sent from it.
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    let mut edited = fake
+        .get("NetworkPolicy", "cache-ns", "ignite-egress")
+        .expect("policy")["spec"]["egress"]
+        .clone();
+    edited
+        .as_array_mut()
+        .expect("egress")
+        .push(json!({"to": [{"ipBlock": {"cidr": "10.10.10.10/32"}}], "ports": [{"port": 9999}]}));
+    fake.conflict_next_patch_after(json!({"egress": edited}));
+    // Policies' watch events wait from here on.
+    fake.watch_up_to("NetworkPolicy", Some(fake.resource_version()));
+    fake.apply(moved_slice("192.168.49.7"));
+    until("the retry to land in the API", || async {
+        policy_text(&fake).contains("192.168.49.7/32")
+    })
+    .await;
+    let path = "/apis/networking.k8s.io/v1/namespaces/cache-ns/networkpolicies/ignite-egress";
+    let patches = |fake: &FakeApi| {
+        fake.requests()
+            .iter()
+            .filter(|(m, p)| m == "PATCH" && p == path)
+            .count()
+    };
+    assert_eq!(patches(&fake), 2, "a conflict, then a retry");
+    // Deliver the conflicting edit alone: a view with the rule before the retry.
+    let landed = fake.resource_version();
+    fake.watch_up_to("NetworkPolicy", Some(landed - 1));
+    rounds(&server, &fake, 1).await;
+    assert_eq!(
+        patches(&fake),
+        2,
+        "nothing is sent from a view the API has moved past"
+    );
+    fake.watch_up_to("NetworkPolicy", None);
+    rounds(&server, &fake, 2).await;
+    assert_eq!(patches(&fake), 2, "and nothing once the view has caught up");
+    assert!(
+        fake.events().is_empty(),
+        "the rule is current in the API, not cut off: {:?}",
+        fake.events()
+    );
+    let text = policy_text(&fake);
+    assert!(
+        text.contains("10.10.10.10/32") && text.contains("192.168.49.7/32"),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_watch_resumes() {
     let fake = fake_with_seed(false).await;
     let server = TestServer::start_live(fake.client(), ReconcileMode::Report).await;

@@ -40,6 +40,8 @@ struct Inner {
     conflicts: Vec<Value>,
     /// Collections whose lists are held back (the view stays unsynced).
     held: Vec<String>,
+    /// Per collection, the last resourceVersion its watches deliver (events after it wait).
+    watch_until: HashMap<String, u64>,
     /// Whether the policy.networking.k8s.io CRDs are installed (discovery and their lists).
     cluster_policies: bool,
 }
@@ -163,6 +165,24 @@ impl FakeApi {
     pub fn release(&self) {
         self.inner.lock().expect("lock").held.clear();
         self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Watches of `kind`'s collection deliver events up to `rv` only (the rest wait), as a
+    /// watch that trails the writes does; `None` delivers them all again.
+    pub fn watch_up_to(&self, kind: &str, rv: Option<u64>) {
+        let coll = collection_of(kind, "");
+        let mut inner = self.inner.lock().expect("lock");
+        match rv {
+            Some(rv) => inner.watch_until.insert(coll, rv),
+            None => inner.watch_until.remove(&coll),
+        };
+        drop(inner);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// The last resourceVersion given to any object.
+    pub fn resource_version(&self) -> u64 {
+        self.inner.lock().expect("lock").rv
     }
 
     /// Installs the policy.networking.k8s.io CRDs: discovery answers for v1alpha2 and v1alpha1,
@@ -405,11 +425,16 @@ fn watch_stream(api: FakeApi, coll: String, since: u64) -> Response {
         loop {
             let pending: Vec<(u64, &'static str, Value)> = {
                 let inner = api.inner.lock().expect("lock");
+                let until = inner.watch_until.get(&coll).copied().unwrap_or(u64::MAX);
                 inner
                     .collections
                     .get(&coll)
                     // The log is in resourceVersion order.
-                    .map(|c| c.log[c.log.partition_point(|(rv, _, _)| *rv <= sent)..].to_vec())
+                    .map(|c| {
+                        let from = c.log.partition_point(|(rv, _, _)| *rv <= sent);
+                        let to = c.log.partition_point(|(rv, _, _)| *rv <= until);
+                        c.log[from..to.max(from)].to_vec()
+                    })
                     .unwrap_or_default()
             };
             for (rv, kind, obj) in pending {
