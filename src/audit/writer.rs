@@ -64,6 +64,8 @@ enum Out {
         path: PathBuf,
         /// Bytes of whole lines in the file.
         size: u64,
+        /// A regular file, rotated by size; anything else (a device, a FIFO) is only written.
+        rotates: bool,
     },
 }
 
@@ -108,11 +110,17 @@ impl Sink {
             Destination::Stdout => Out::Stdout(io::stdout()),
             Destination::File(path) => {
                 let file = open_append(path)?;
-                let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let meta = file.metadata()?;
+                if !meta.is_file() {
+                    // `/dev/null`, a FIFO a shipper reads: renaming it would replace a device
+                    // (as root, `/dev/null` itself) with a plain file.
+                    tracing::info!(path = %path.display(), "The audit log is not a regular file: it is not rotated");
+                }
                 Out::File {
                     file,
                     path: path.clone(),
-                    size,
+                    size: meta.len(),
+                    rotates: meta.is_file(),
                 }
             }
         };
@@ -125,7 +133,12 @@ impl Sink {
 
     /// Adds a line, writing the batch first when the line would take the file past its size.
     fn push(&mut self, line: &[u8], config: &AuditConfig, counters: &AuditCounters) {
-        if let Out::File { size, .. } = &self.out {
+        if let Out::File {
+            size,
+            rotates: true,
+            ..
+        } = &self.out
+        {
             let after = *size + (self.batch.bytes.len() + line.len()) as u64;
             if after > config.max_bytes && (*size > 0 || !self.batch.bytes.is_empty()) {
                 self.flush(counters);
@@ -176,7 +189,13 @@ impl Sink {
     }
 
     fn rotate(&mut self, keep: usize) -> io::Result<()> {
-        let Out::File { file, path, size } = &mut self.out else {
+        let Out::File {
+            file,
+            path,
+            size,
+            rotates: true,
+        } = &mut self.out
+        else {
             return Ok(());
         };
         let numbered = |n: usize| PathBuf::from(format!("{}.{n}", path.display()));

@@ -232,3 +232,46 @@ fn a_full_queue_drops_and_counts_instead_of_blocking() {
     assert_eq!(sender.counters().dropped.load(Ordering::Relaxed), 3);
     assert_eq!(rx.try_iter().count(), 2);
 }
+
+/// A destination that is not a regular file — `/dev/null`, a FIFO a log shipper reads — is
+/// written and never rotated: renaming `/dev/null` as root replaced the device with a file.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_written_and_never_rotated() {
+    use std::{io::Read, os::unix::fs::FileTypeExt};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("audit.fifo");
+    let c_path = std::ffi::CString::new(path.to_str().expect("UTF-8 path")).expect("no NUL");
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    // The reader opens first in its thread; the writer's open completes once it has.
+    let reader_path = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::fs::File::open(reader_path)
+            .expect("open the FIFO for reading")
+            .read_to_string(&mut text)
+            .expect("read the FIFO");
+        text
+    });
+    // A size limit far below what is written: a regular file would rotate many times.
+    let (tx, handle) = spawn(config(path.clone(), 500, 3)).expect("writer starts");
+    for i in 0..200 {
+        tx.record(record(&format!("uid-{i}")));
+    }
+    let counters = tx.counters().clone();
+    drop(tx);
+    handle.join().expect("writer ends cleanly");
+    let text = reader.join().expect("reader ends");
+    assert_eq!(text.lines().count(), 200, "every record reached the reader");
+    assert_eq!(counters.written.load(Ordering::Relaxed), 200);
+    let kind = std::fs::symlink_metadata(&path)
+        .expect("the FIFO is still there")
+        .file_type();
+    assert!(kind.is_fifo(), "still a FIFO: {kind:?}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names, vec!["audit.fifo"], "nothing rotated: {names:?}");
+}
