@@ -404,11 +404,9 @@ async fn a_policy_found_current_on_a_re_read_is_not_reported_cut_off() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_conflict_rereads_and_keeps_the_other_edit() {
-    let fake = fake_with_seed(true).await;
-    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
-    ready(&server).await;
+/// The next patch of the managed policy meets a conflict: someone else adds an egress rule to
+/// 10.10.10.10/32 first.
+fn conflict_with_another_edit(fake: &FakeApi) {
     let mut edited = fake
         .get("NetworkPolicy", "cache-ns", "ignite-egress")
         .expect("policy")["spec"]["egress"]
@@ -418,6 +416,14 @@ async fn update_conflict_rereads_and_keeps_the_other_edit() {
         .expect("egress")
         .push(json!({"to": [{"ipBlock": {"cidr": "10.10.10.10/32"}}], "ports": [{"port": 9999}]}));
     fake.conflict_next_patch_after(json!({"egress": edited}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_conflict_rereads_and_keeps_the_other_edit() {
+    let fake = fake_with_seed(true).await;
+    let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
+    ready(&server).await;
+    conflict_with_another_edit(&fake);
 
     fake.apply(moved_slice("192.168.49.7"));
     until("the managed rule to be rewritten", || async {
@@ -453,15 +459,7 @@ async fn a_view_trailing_our_rewrite_does_not_write_again() {
     let fake = fake_with_seed(true).await;
     let server = TestServer::start_live(fake.client(), ReconcileMode::Update).await;
     ready(&server).await;
-    let mut edited = fake
-        .get("NetworkPolicy", "cache-ns", "ignite-egress")
-        .expect("policy")["spec"]["egress"]
-        .clone();
-    edited
-        .as_array_mut()
-        .expect("egress")
-        .push(json!({"to": [{"ipBlock": {"cidr": "10.10.10.10/32"}}], "ports": [{"port": 9999}]}));
-    fake.conflict_next_patch_after(json!({"egress": edited}));
+    conflict_with_another_edit(&fake);
     // Policies' watch events wait from here on.
     fake.watch_up_to("NetworkPolicy", Some(fake.resource_version()));
     fake.apply(moved_slice("192.168.49.7"));
