@@ -319,9 +319,11 @@ impl Reconciler {
         self.reported = current;
     }
 
-    /// Rewrites one policy's stale managed rules; whether they are current in the API now: a
-    /// rewrite landed, or the policy re-read after a conflict needs none (another writer, or our
-    /// own rewrite of a view before, got there first).
+    /// Rewrites one policy's stale managed rules. Returns whether they are current in the API
+    /// now (a rewrite landed, or the policy re-read after a conflict needs none: another writer,
+    /// or our own rewrite of a view before, got there first), and the resourceVersions read
+    /// here that the API has moved past (the one a landed patch was based on, and each one a
+    /// re-read replaced; never a re-read found current).
     async fn update_one(&self, env: &Environment, mut np: NetworkPolicy) -> (bool, Vec<String>) {
         let namespace = np.metadata.namespace.clone().unwrap_or_default();
         let name = np.metadata.name.clone().unwrap_or_default();
