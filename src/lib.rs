@@ -33,6 +33,7 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub mod ignite;
+mod json;
 pub mod policy;
 pub mod query;
 pub mod report;

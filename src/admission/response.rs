@@ -8,13 +8,16 @@
 //! names and the reasons are static, an admitted review allocates nothing but its uid, and the
 //! patch is base64-encoded as it is written.
 
-use std::{borrow::Cow, io::Write};
+use std::borrow::Cow;
 
 use base64::Engine;
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::Value;
 
-use crate::ignite::{Decision, Verdict, decision::kinds, message};
+use crate::{
+    ignite::{Decision, Verdict, decision::kinds, message},
+    json,
+};
 
 /// The `apiVersion` of every answer.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -163,7 +166,7 @@ pub fn to_bytes(answer: &Answer) -> Vec<u8> {
     out.extend_from_slice(
         br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#,
     );
-    json_string(&mut out, &a.uid);
+    json::string(&mut out, &a.uid);
     out.extend_from_slice(if a.allowed {
         br#","allowed":true,"status":{"#
     } else {
@@ -178,20 +181,19 @@ pub fn to_bytes(answer: &Answer) -> Vec<u8> {
         if st.code != 0 {
             out.extend_from_slice(sep.as_bytes());
             out.extend_from_slice(br#""code":"#);
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "{}", st.code);
+            json::number(&mut out, st.code);
             sep = ",";
         }
         if !st.message.is_empty() {
             out.extend_from_slice(sep.as_bytes());
             out.extend_from_slice(br#""message":"#);
-            json_string(&mut out, &st.message);
+            json::string(&mut out, &st.message);
             sep = ",";
         }
         if !st.reason.is_empty() {
             out.extend_from_slice(sep.as_bytes());
             out.extend_from_slice(br#""reason":"#);
-            json_string(&mut out, st.reason);
+            json::string(&mut out, st.reason);
         }
     }
     out.push(b'}');
@@ -210,92 +212,18 @@ pub fn to_bytes(answer: &Answer) -> Vec<u8> {
             if i > 0 {
                 out.push(b',');
             }
-            json_string(&mut out, k);
+            json::string(&mut out, k);
             out.push(b':');
-            json_string(&mut out, v);
+            json::string(&mut out, v);
         }
         out.push(b'}');
     }
     if !a.warnings.is_empty() {
-        out.extend_from_slice(br#","warnings":["#);
-        for (i, w) in a.warnings.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json_string(&mut out, w);
-        }
-        out.push(b']');
+        out.extend_from_slice(br#","warnings":"#);
+        json::strings(&mut out, &a.warnings);
     }
     out.extend_from_slice(b"}}");
     out
-}
-
-/// Appends `s` as a JSON string, escaped as `serde_json` escapes it: `"` and `\` with a
-/// backslash, the control characters as `\b \t \n \f \r` or `\u00XX` (lowercase hex),
-/// everything else (UTF-8 included) as it is. Eight bytes are checked at a time, and the runs
-/// between escapes are copied whole.
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    const LOW: u64 = u64::from_le_bytes([0x7f; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const fn splat(b: u8) -> u64 {
-        u64::from_le_bytes([b; 8])
-    }
-    // The top bit of each byte of `v` that is zero, exactly (no carry crosses a byte: the low
-    // seven bits plus 0x7f stay below 0x100).
-    fn zero_bytes(v: u64) -> u64 {
-        !(((v & LOW) + LOW) | v) & HIGH
-    }
-    // The bytes to escape: below 0x20 (no bit above the low five), a quote, a backslash.
-    fn to_escape(w: u64) -> u64 {
-        zero_bytes(w & splat(0xe0)) | zero_bytes(w ^ splat(b'"')) | zero_bytes(w ^ splat(b'\\'))
-    }
-    fn escape(out: &mut Vec<u8>, b: u8) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
-        }
-    }
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    let mut words = bytes.chunks_exact(8);
-    for (n, chunk) in words.by_ref().enumerate() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let mut found = to_escape(u64::from_le_bytes(word));
-        while found != 0 {
-            let i = n * 8 + (found.trailing_zeros() / 8) as usize;
-            out.extend_from_slice(&bytes[start..i]);
-            escape(out, bytes[i]);
-            start = i + 1;
-            found &= found - 1;
-        }
-    }
-    let tail = bytes.len() - words.remainder().len();
-    for (i, &b) in bytes.iter().enumerate().skip(tail) {
-        if b < 0x20 || b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[start..i]);
-            escape(out, b);
-            start = i + 1;
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// `{"apiVersion", "kind", "response"}` around an answer.
@@ -452,53 +380,6 @@ mod tests {
     /// The oracle for the hand-written encoding: `serde_json` writing [`to_json`]'s structure.
     fn by_serde(answer: &Answer) -> String {
         serde_json::to_string(&Review(answer)).expect("serde_json encodes an answer")
-    }
-
-    #[test]
-    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
-        let escaped = |s: &str| {
-            let mut out = Vec::new();
-            json_string(&mut out, s);
-            String::from_utf8(out).expect("UTF-8 in, UTF-8 out")
-        };
-        // Every ASCII character, alone and at every offset of a run longer than a word, so that
-        // each lands in a checked word, across a word's edge and in the tail.
-        for b in 0u8..0x80 {
-            let c = char::from(b);
-            for offset in 0..20 {
-                let s = format!("{}{c}{}", "a".repeat(offset), "b".repeat(19 - offset));
-                assert_eq!(
-                    escaped(&s),
-                    serde_json::to_string(&s).expect("encodes"),
-                    "{s:?}"
-                );
-            }
-        }
-        // Pseudo-random text from an alphabet rich in what must be escaped, multi-byte UTF-8
-        // included (a fixed linear congruential sequence: the same cases every run).
-        let alphabet: Vec<char> = "ab \"\\\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}é—🦀/:{}"
-            .chars()
-            .collect();
-        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..2_000 {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            let len = (state >> 58) as usize;
-            let s: String = (0..len)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1);
-                    alphabet[(state >> 33) as usize % alphabet.len()]
-                })
-                .collect();
-            assert_eq!(
-                escaped(&s),
-                serde_json::to_string(&s).expect("encodes"),
-                "{s:?}"
-            );
-        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl AuditSink for AuditSender {
     /// counts the drop, a record that cannot be encoded is counted lost.
     fn record(&self, record: AuditRecord) {
         let mut line = Vec::with_capacity(line_capacity(&record));
-        if let Err(error) = serde_json::to_writer(&mut line, &record) {
+        if let Err(error) = record.write_line(&mut line) {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
             let n = self.counters.write_errors.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
