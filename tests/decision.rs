@@ -619,6 +619,66 @@ fn alike_pods_are_grouped_without_losing_a_difference() {
     );
 }
 
+/// A default-deny of both directions blocks a peer flow at both ends; the flow names the policy
+/// once, as the audit record's `blocked_by` says which policies to look at.
+#[test]
+fn a_policy_blocking_both_ends_of_a_flow_is_named_once() {
+    let mut items = vec![
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "grid"}}),
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}),
+    ];
+    for i in 0..2 {
+        items.push(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("ignite-{i}"), "namespace": "grid", "labels": {"app": "ignite"}},
+            "spec": {"containers": [{"name": "ignite"}]},
+            "status": {"podIP": format!("10.0.0.{i}")}
+        }));
+    }
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_value(
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+            &ignite_netpol::snapshot::Location {
+                origin: "t".into(),
+                document: 1,
+                item: None,
+            },
+        )
+        .expect("snapshot");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    let policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "grid"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    }))
+    .expect("policy");
+    let d = decide(
+        &env,
+        &cfg,
+        &PolicyRequest {
+            operation: Operation::Create,
+            namespace: "grid",
+            name: "default-deny",
+            object: Some(&policy),
+            mode: None,
+            validating: false,
+        },
+    )
+    .expect("decided");
+    let peer: Vec<_> = d
+        .missing
+        .iter()
+        .filter(|m| m.flow == FlowKind::Peer)
+        .collect();
+    assert!(!peer.is_empty(), "peers are cut: {:?}", d.missing);
+    for m in peer {
+        assert!(m.egress_blocked && m.ingress_blocked, "{m:?}");
+        assert_eq!(m.blocked_by, vec!["grid/default-deny"], "{m:?}");
+    }
+}
+
 /// The rotating body set `bench/webhook.sh` and `mix_kinds` measure (`bench/mix.rs`).
 #[allow(dead_code)]
 #[path = "../bench/mix.rs"]

@@ -61,7 +61,7 @@ pub struct MissingFlow {
     pub protocol: Protocol,
     /// Which side blocks it and why.
     pub reason: String,
-    /// The policies that isolate the blocking side (`namespace/name`).
+    /// The policies that isolate the blocking sides (`namespace/name`), each named once.
     pub blocked_by: Vec<String>,
     /// The source's egress blocks it.
     #[serde(skip)]
@@ -328,9 +328,20 @@ impl Judge<'_, '_> {
                     short: rule.short(),
                 });
             }
+            // A policy that isolates both ends (a namespace's default-deny for egress and
+            // ingress) is named once.
+            let mut name = |n: String| {
+                if !blocked_by.contains(&n) {
+                    blocked_by.push(n);
+                }
+            };
             match &side.tier_rule {
-                Some(rule) => blocked_by.push(format!("{}/{}", rule.policy.kind, rule.policy.name)),
-                None => blocked_by.extend(side.isolated_by.iter().map(PolicyRef::to_name)),
+                Some(rule) => name(format!("{}/{}", rule.policy.kind, rule.policy.name)),
+                None => side
+                    .isolated_by
+                    .iter()
+                    .map(PolicyRef::to_name)
+                    .for_each(name),
             }
         }
         let flow = MissingFlow {
