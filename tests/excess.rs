@@ -319,7 +319,7 @@ mod admission {
         assert!(fix.fits_incoming, "the rules go into the attempt itself");
         add_egress(
             &mut attempt,
-            fix.additions.egress.into_iter().map(|(_, rule)| rule),
+            fix.additions.egress.into_iter().map(|a| (*a.rule).clone()),
         );
         // Admitted, with a warning per finding (at most three, the rest counted), each ≤ 120
         // characters.

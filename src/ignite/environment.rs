@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{
     config::Compiled,
     flows::FlowKind,
+    rules::Prepared,
     targets::{ApiServerTargets, DnsTargets, Objects, resolve_api_server, resolve_dns},
 };
 use crate::{
@@ -48,6 +49,8 @@ pub struct Environment {
     /// What was guessed to fill the view, e.g. a well-known DNS Service used instead of the
     /// configured one: said once in a warning.
     pub notes: Vec<String>,
+    /// The rules that give Ignite its flows here, built and printed once for every denial.
+    pub prepared: Prepared,
 }
 
 impl Environment {
@@ -72,11 +75,13 @@ impl Environment {
             api_server: ApiServerTargets::default(),
             gaps: Vec::new(),
             notes: Vec::new(),
+            prepared: Prepared::default(),
         };
         env.dns = resolve_dns(objects, &env.cluster, config, &mut env.gaps, &mut env.notes);
         if config.config.profile.needs_api_server() {
             env.api_server = resolve_api_server(objects, config, &mut env.gaps);
         }
+        env.prepared = Prepared::new(&env, config);
         env
     }
 

@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use super::decision::{Decision, Verdict, kinds};
+use super::{
+    decision::{Decision, Verdict, kinds},
+    rules::Added,
+};
 
 /// The one-line summary, e.g. `cache-ns/allow-dns (CREATE): denied, missing dns`.
 pub fn summary(d: &Decision) -> String {
@@ -128,14 +131,12 @@ pub fn explain(d: &Decision) -> String {
             )
         };
         if !fix.additions.egress.is_empty() {
-            let rules: Vec<_> = fix.additions.egress.iter().map(|(_, r)| r).collect();
             let _ = writeln!(s, "Add to spec.egress of {target}:");
-            push_yaml(&mut s, &rules);
+            push_rules(&mut s, &fix.additions.egress);
         }
         if !fix.additions.ingress.is_empty() {
-            let rules: Vec<_> = fix.additions.ingress.iter().map(|(_, r)| r).collect();
             let _ = writeln!(s, "Add to spec.ingress of {target}:");
-            push_yaml(&mut s, &rules);
+            push_rules(&mut s, &fix.additions.ingress);
         }
         if d.operation != super::decision::Operation::Delete {
             s.push_str("(Applying several policies at once? Apply the allowances before the default-deny.)\n");
@@ -222,21 +223,38 @@ fn explain_affected(s: &mut String, d: &Decision, what: &str) {
         if let Some((_, add)) = d.foreign_fix.iter().find(|(ns, _)| *ns == imp.namespace) {
             let target = object_name(d);
             if !add.ingress.is_empty() {
-                let rules: Vec<_> = add.ingress.iter().map(|(_, r)| r).collect();
                 let _ = writeln!(s, "Add to spec.ingress of {target}:");
-                push_yaml(s, &rules);
+                push_rules(s, &add.ingress);
             }
             if !add.egress.is_empty() {
-                let rules: Vec<_> = add.egress.iter().map(|(_, r)| r).collect();
                 let _ = writeln!(s, "Add to spec.egress of {target}:");
-                push_yaml(s, &rules);
+                push_rules(s, &add.egress);
             }
         }
     }
 }
 
-/// Appends `rules` as block YAML indented by two spaces, the way manifests are written, so the
-/// lines paste into `spec.egress` / `spec.ingress` as they are.
+/// Appends rules to add as block YAML indented by two spaces, the way manifests are written, so
+/// the lines paste into `spec.egress` / `spec.ingress` as they are. A rule printed when the view
+/// was built is copied.
+fn push_rules<R: serde::Serialize>(out: &mut String, rules: &[Added<R>]) {
+    for added in rules {
+        match &added.yaml {
+            Some(yaml) => out.push_str(yaml),
+            None => push_yaml(out, &[&*added.rule]),
+        }
+    }
+}
+
+/// A rule as one item of the sequence [`push_rules`] prints (`  - ports:…`, ending with a
+/// newline).
+pub(crate) fn rule_yaml(rule: &impl serde::Serialize) -> String {
+    let mut out = String::with_capacity(256);
+    push_yaml(&mut out, &[rule]);
+    out
+}
+
+/// Appends `rules` as block YAML indented by two spaces.
 fn push_yaml(out: &mut String, rules: &impl serde::Serialize) {
     match yaml::tree(rules) {
         Ok(tree) => yaml::block(out, &tree, 2),

@@ -94,12 +94,12 @@ pub fn build(policy: &Value, additions: &Additions) -> Patch {
     let egress = additions
         .egress
         .iter()
-        .map(|(f, r)| (*f, json(r)))
+        .map(|a| (a.flow, json(&*a.rule)))
         .collect();
     let ingress = additions
         .ingress
         .iter()
-        .map(|(f, r)| (*f, json(r)))
+        .map(|a| (a.flow, json(&*a.rule)))
         .collect();
     append("egress", Direction::Egress, egress, &mut ops);
     append("ingress", Direction::Ingress, ingress, &mut ops);

@@ -9,7 +9,7 @@
 //! - Peers: to (and, for ingress, from) pods with the Ignite labels on the peer ports.
 //! - Extra flows: the configured namespace and pods on the configured port.
 
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{collections::BTreeMap, net::IpAddr, sync::Arc};
 
 use k8s_openapi::{
     api::networking::v1::{
@@ -29,8 +29,73 @@ use crate::policy::{NAMESPACE_NAME_LABEL, Protocol};
 /// Rules to add to a policy, each with the flow it is for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Additions {
-    pub egress: Vec<(FlowKind, NetworkPolicyEgressRule)>,
-    pub ingress: Vec<(FlowKind, NetworkPolicyIngressRule)>,
+    pub egress: Vec<Added<NetworkPolicyEgressRule>>,
+    pub ingress: Vec<Added<NetworkPolicyIngressRule>>,
+}
+
+/// A rule to add, the flow it is for, and — for the rules drawn from [`Prepared`] — its YAML as
+/// a denial prints it. Shared, not copied: a denial names the same few rules as every other
+/// denial on the same view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Added<R> {
+    pub flow: FlowKind,
+    pub rule: Arc<R>,
+    /// The rule as one item of a block sequence indented by two spaces (`  - ports:…`), ending
+    /// with a newline.
+    pub yaml: Option<Arc<str>>,
+}
+
+impl<R> Added<R> {
+    /// A rule made for one decision (printed when it is explained).
+    fn new(flow: FlowKind, rule: R) -> Self {
+        Self {
+            flow,
+            rule: Arc::new(rule),
+            yaml: None,
+        }
+    }
+
+    /// A rule made once per view, printed once.
+    fn printed(flow: FlowKind, rule: R) -> Self
+    where
+        R: serde::Serialize,
+    {
+        let yaml = super::message::rule_yaml(&rule);
+        Self {
+            flow,
+            rule: Arc::new(rule),
+            yaml: Some(yaml.into()),
+        }
+    }
+}
+
+/// The rules a fix draws from that follow from the view and the configuration alone — DNS, the
+/// API server, the peers — built and printed once when the [`Environment`] is, with the
+/// configuration it is built with.
+#[derive(Clone, Debug, Default)]
+pub struct Prepared {
+    dns: Vec<Added<NetworkPolicyEgressRule>>,
+    api_server: Vec<Added<NetworkPolicyEgressRule>>,
+    peer_egress: Option<Added<NetworkPolicyEgressRule>>,
+    peer_ingress: Option<Added<NetworkPolicyIngressRule>>,
+}
+
+impl Prepared {
+    /// The rules for `env`'s targets and `cfg`'s peers.
+    pub fn new(env: &Environment, cfg: &Compiled) -> Self {
+        Self {
+            dns: dns_rules(env)
+                .into_iter()
+                .map(|r| Added::printed(FlowKind::Dns, r))
+                .collect(),
+            api_server: api_server_rules(env)
+                .into_iter()
+                .map(|r| Added::printed(FlowKind::Apiserver, r))
+                .collect(),
+            peer_egress: Some(Added::printed(FlowKind::Peer, peer_egress_rule(cfg))),
+            peer_ingress: Some(Added::printed(FlowKind::Peer, peer_ingress_rule(cfg))),
+        }
+    }
 }
 
 impl Additions {
@@ -175,26 +240,28 @@ pub fn peer_ingress_rule(cfg: &Compiled) -> NetworkPolicyIngressRule {
 /// at another pod's ingress (e.g. a DNS pod's) cannot be fixed there and get no rule.
 pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -> Additions {
     let mut add = Additions::default();
+    let prepared = &env.prepared;
     let egress = |kind: FlowKind| missing.iter().any(|m| m.flow == kind && m.egress_blocked);
     if egress(FlowKind::Dns) {
-        add.egress
-            .extend(dns_rules(env).into_iter().map(|r| (FlowKind::Dns, r)));
+        add.egress.extend(prepared.dns.iter().cloned());
     }
     if egress(FlowKind::Apiserver) {
-        add.egress.extend(
-            api_server_rules(env)
-                .into_iter()
-                .map(|r| (FlowKind::Apiserver, r)),
-        );
+        add.egress.extend(prepared.api_server.iter().cloned());
     }
     if egress(FlowKind::Peer) {
-        add.egress.push((FlowKind::Peer, peer_egress_rule(cfg)));
+        add.egress.push(match &prepared.peer_egress {
+            Some(rule) => rule.clone(),
+            None => Added::new(FlowKind::Peer, peer_egress_rule(cfg)),
+        });
     }
     if missing
         .iter()
         .any(|m| m.flow == FlowKind::Peer && m.ingress_blocked)
     {
-        add.ingress.push((FlowKind::Peer, peer_ingress_rule(cfg)));
+        add.ingress.push(match &prepared.peer_ingress {
+            Some(rule) => rule.clone(),
+            None => Added::new(FlowKind::Peer, peer_ingress_rule(cfg)),
+        });
     }
     for (flow, _) in &cfg.extra_flows {
         let cut = missing
@@ -208,7 +275,7 @@ pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -
         let ports = Some(vec![port(flow.port, flow.protocol, None)]);
         match flow.direction {
             FlowDirection::Egress if cut.clone().any(|m| m.egress_blocked) => {
-                add.egress.push((
+                add.egress.push(Added::new(
                     FlowKind::Extra,
                     NetworkPolicyEgressRule {
                         to: Some(vec![peer]),
@@ -217,7 +284,7 @@ pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -
                 ));
             }
             FlowDirection::Ingress if cut.clone().any(|m| m.ingress_blocked) => {
-                add.ingress.push((
+                add.ingress.push(Added::new(
                     FlowKind::Extra,
                     NetworkPolicyIngressRule {
                         from: Some(vec![peer]),
@@ -256,7 +323,7 @@ pub fn for_foreign(cut: &[MissingFlow], ignite_namespace: &str, cfg: &Compiled) 
     let mut add = Additions::default();
     let inbound = ports(&|m| m.ingress_blocked);
     if let Some(first) = cut.iter().find(|m| m.ingress_blocked) {
-        add.ingress.push((
+        add.ingress.push(Added::new(
             first.flow,
             NetworkPolicyIngressRule {
                 from: ignite(),
@@ -266,7 +333,7 @@ pub fn for_foreign(cut: &[MissingFlow], ignite_namespace: &str, cfg: &Compiled) 
     }
     let outbound = ports(&|m| m.egress_blocked);
     if let Some(first) = cut.iter().find(|m| m.egress_blocked) {
-        add.egress.push((
+        add.egress.push(Added::new(
             first.flow,
             NetworkPolicyEgressRule {
                 to: ignite(),
@@ -275,4 +342,49 @@ pub fn for_foreign(cut: &[MissingFlow], ignite_namespace: &str, cfg: &Compiled) 
         ));
     }
     add
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::ClusterSnapshot;
+
+    /// The rules prepared with the view are the ones built from it, and their YAML, as a denial
+    /// prints it, reads back as the same rules.
+    #[test]
+    fn prepared_rules_are_the_built_ones_and_read_back_from_their_yaml() {
+        let mut snapshot = ClusterSnapshot::default();
+        snapshot
+            .add_text(include_str!("../../examples/seed/cluster.yaml"), "seed")
+            .expect("the seed loads");
+        let cfg = Compiled::default();
+        let env = Environment::build(&snapshot, &cfg).expect("the seed builds");
+        let p = &env.prepared;
+        let rules = |v: &[&Added<NetworkPolicyEgressRule>]| -> Vec<NetworkPolicyEgressRule> {
+            v.iter().map(|a| (*a.rule).clone()).collect()
+        };
+        let dns: Vec<_> = p.dns.iter().collect();
+        let api: Vec<_> = p.api_server.iter().collect();
+        assert_eq!(rules(&dns), dns_rules(&env));
+        assert_eq!(dns.len(), 1, "the seed's DNS pods, no extra addresses");
+        assert_eq!(rules(&api), api_server_rules(&env));
+        assert_eq!(api.len(), 2, "6443 to the endpoint, 443 to the ClusterIP");
+        let peer = p.peer_egress.as_ref().expect("peer egress");
+        assert_eq!(*peer.rule, peer_egress_rule(&cfg));
+        let peer_in = p.peer_ingress.as_ref().expect("peer ingress");
+        assert_eq!(*peer_in.rule, peer_ingress_rule(&cfg));
+
+        let all: Vec<_> = dns.iter().chain(&api).copied().chain([peer]).collect();
+        let text: String = all
+            .iter()
+            .map(|a| a.yaml.as_deref().expect("printed"))
+            .collect();
+        let read: Vec<NetworkPolicyEgressRule> =
+            serde_saphyr::from_str(&text).expect("the printed rules are YAML");
+        assert_eq!(read, rules(&all), "{text}");
+        let read: Vec<NetworkPolicyIngressRule> =
+            serde_saphyr::from_str(peer_in.yaml.as_deref().expect("printed")).expect("YAML");
+        assert_eq!(read, vec![peer_ingress_rule(&cfg)]);
+        assert!(text.starts_with("  - ports:\n"), "{text}");
+    }
 }
