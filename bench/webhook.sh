@@ -108,8 +108,8 @@ for round in $(seq "$ROUNDS"); do
         h1-mix) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/reviews.jsonl") ;;
         h1-allowed) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/allowed.jsonl") ;;
         h1-denied) line=$(run_wrk "$s" bench/rotate.lua "REVIEWS=$tmp/mix/denied.jsonl") ;;
-        *) echo "unknown load $load (LOADS: h1 h1-mix h1-allowed h1-denied h2)" >&2; exit 2 ;;
         h2) line=$(run_h2 "$s") ;;
+        *) echo "unknown load $load (LOADS: h1 h1-mix h1-allowed h1-denied h2)" >&2; exit 2 ;;
       esac
       echo "$load $s $line" >>"$lines"
       awk -v r="$round" '{for (i = 3; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
