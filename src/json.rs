@@ -80,16 +80,21 @@ pub(crate) fn number(out: &mut Vec<u8>, n: impl Into<u64>) {
     let _ = write!(out, "{}", n.into());
 }
 
-/// Appends `items` as a JSON array of strings.
-pub(crate) fn strings(out: &mut Vec<u8>, items: &[String]) {
+/// Appends `items` as a JSON array, each written by `item`.
+pub(crate) fn array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Vec<u8>, &T)) {
     out.push(b'[');
-    for (i, item) in items.iter().enumerate() {
+    for (i, x) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, item);
+        item(out, x);
     }
     out.push(b']');
+}
+
+/// Appends `items` as a JSON array of strings.
+pub(crate) fn strings(out: &mut Vec<u8>, items: &[String]) {
+    array(out, items, |out, s| string(out, s));
 }
 
 #[cfg(test)]

@@ -524,6 +524,44 @@ fn eks_api_server_gets_port_443_on_its_endpoints() {
 
 /// Pods that policies can tell apart (here by ipBlock) must be judged apart, even though the
 /// decision judges alike pods once: the classes must agree with judging every pair.
+/// An environment of `items` (objects as `kubectl get -o json` lists them), default config.
+fn env_of(items: Vec<serde_json::Value>) -> (Environment, Compiled) {
+    let mut snapshot = ClusterSnapshot::default();
+    snapshot
+        .add_value(
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
+            &ignite_netpol::snapshot::Location {
+                origin: "t".into(),
+                document: 1,
+                item: None,
+            },
+        )
+        .expect("snapshot");
+    let cfg = Compiled::default();
+    let env = Environment::build(&snapshot, &cfg).expect("model");
+    (env, cfg)
+}
+
+/// The decision on creating `policy` (a NetworkPolicy as JSON) in `env`.
+fn create(env: &Environment, cfg: &Compiled, policy: serde_json::Value) -> Decision {
+    let policy: NetworkPolicy = serde_json::from_value(policy).expect("policy");
+    let namespace = policy.metadata.namespace.clone().expect("namespace");
+    let name = policy.metadata.name.clone().expect("name");
+    decide(
+        env,
+        cfg,
+        &PolicyRequest {
+            operation: Operation::Create,
+            namespace: &namespace,
+            name: &name,
+            object: Some(&policy),
+            mode: None,
+            validating: false,
+        },
+    )
+    .expect("decided")
+}
+
 #[test]
 fn alike_pods_are_grouped_without_losing_a_difference() {
     let mut items = vec![
@@ -546,37 +584,15 @@ fn alike_pods_are_grouped_without_losing_a_difference() {
                  "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/24", "except": ["10.0.0.3/32"]}}],
                               "ports": [{"port": 47500}, {"port": 47100}]}]}
     }));
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_value(
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
-            &ignite_netpol::snapshot::Location {
-                origin: "t".into(),
-                document: 1,
-                item: None,
-            },
-        )
-        .expect("snapshot");
-    let cfg = Compiled::default();
-    let env = Environment::build(&snapshot, &cfg).expect("model");
-    let policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": "noop", "namespace": "grid"}, "spec": {"podSelector": {"matchLabels": {"x": "y"}}}
-    }))
-    .expect("policy");
-    let d = decide(
+    let (env, cfg) = env_of(items);
+    let d = create(
         &env,
         &cfg,
-        &PolicyRequest {
-            operation: Operation::Create,
-            namespace: "grid",
-            name: "noop",
-            object: Some(&policy),
-            mode: None,
-            validating: false,
-        },
-    )
-    .expect("decided");
+        serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "noop", "namespace": "grid"}, "spec": {"podSelector": {"matchLabels": {"x": "y"}}}
+        }),
+    );
     let mut from_pods: Vec<String> = d
         .missing
         .iter()
@@ -635,38 +651,16 @@ fn a_policy_blocking_both_ends_of_a_flow_is_named_once() {
             "status": {"podIP": format!("10.0.0.{i}")}
         }));
     }
-    let mut snapshot = ClusterSnapshot::default();
-    snapshot
-        .add_value(
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}),
-            &ignite_netpol::snapshot::Location {
-                origin: "t".into(),
-                document: 1,
-                item: None,
-            },
-        )
-        .expect("snapshot");
-    let cfg = Compiled::default();
-    let env = Environment::build(&snapshot, &cfg).expect("model");
-    let policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": {"name": "default-deny", "namespace": "grid"},
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    }))
-    .expect("policy");
-    let d = decide(
+    let (env, cfg) = env_of(items);
+    let d = create(
         &env,
         &cfg,
-        &PolicyRequest {
-            operation: Operation::Create,
-            namespace: "grid",
-            name: "default-deny",
-            object: Some(&policy),
-            mode: None,
-            validating: false,
-        },
-    )
-    .expect("decided");
+        serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": "grid"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        }),
+    );
     let peer: Vec<_> = d
         .missing
         .iter()

@@ -129,11 +129,8 @@ impl AuditRecord {
         out.extend_from_slice(br#"","missing":"#);
         flows(out, &self.missing);
         if !self.affected.is_empty() {
-            out.extend_from_slice(br#","affected":["#);
-            for (i, a) in self.affected.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            out.extend_from_slice(br#","affected":"#);
+            json::array(out, &self.affected, |out, a| {
                 out.extend_from_slice(br#"{"namespace":"#);
                 json::string(out, &a.namespace);
                 out.extend_from_slice(br#","mode":""#);
@@ -141,15 +138,11 @@ impl AuditRecord {
                 out.extend_from_slice(br#"","cut":"#);
                 flows(out, &a.cut);
                 out.push(b'}');
-            }
-            out.push(b']');
+            });
         }
         if !self.excess.is_empty() {
-            out.extend_from_slice(br#","excess":["#);
-            for (i, e) in self.excess.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            out.extend_from_slice(br#","excess":"#);
+            json::array(out, &self.excess, |out, e| {
                 out.extend_from_slice(br#"{"kind":"#);
                 json::string(out, &e.kind);
                 out.extend_from_slice(br#","rule":"#);
@@ -157,8 +150,7 @@ impl AuditRecord {
                 out.extend_from_slice(br#","opens":"#);
                 json::strings(out, &e.opens);
                 out.push(b'}');
-            }
-            out.push(b']');
+            });
         }
         if !self.unverified.is_empty() {
             out.extend_from_slice(br#","unverified":"#);
@@ -185,11 +177,7 @@ impl AuditRecord {
 
 /// Appends flows as a JSON array.
 fn flows(out: &mut Vec<u8>, flows: &[AuditFlow]) {
-    out.push(b'[');
-    for (i, f) in flows.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    json::array(out, flows, |out, f| {
         out.extend_from_slice(br#"{"flow":"#);
         json::string(out, &f.flow);
         out.extend_from_slice(br#","from":"#);
@@ -209,8 +197,7 @@ fn flows(out: &mut Vec<u8>, flows: &[AuditFlow]) {
             json::string(out, name);
         }
         out.push(b'}');
-    }
-    out.push(b']');
+    });
 }
 
 /// What was asked (the AdmissionReview's operation, or the reconciler's `PATCH`).
