@@ -237,7 +237,9 @@ pub fn peer_ingress_rule(cfg: &Compiled) -> NetworkPolicyIngressRule {
 }
 
 /// The rules that fix `missing`, for a policy that selects the Ignite pods. Flows blocked only
-/// at another pod's ingress (e.g. a DNS pod's) cannot be fixed there and get no rule.
+/// at another pod's ingress (e.g. a DNS pod's) cannot be fixed there and get no rule. DNS, API
+/// server and peer rules come from `env.prepared`, made with the configuration `env` was built
+/// with (`cfg`, as everywhere a decision is made).
 pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -> Additions {
     let mut add = Additions::default();
     let prepared = &env.prepared;
