@@ -69,20 +69,22 @@ impl Environment {
     /// Resolves targets from the view's Services and EndpointSlices for a model built from
     /// plain objects (the live view's stores, a snapshot's files).
     pub fn new(cluster: Cluster, objects: Objects<'_>, config: &Compiled) -> Self {
-        let mut env = Self {
-            cluster,
-            dns: DnsTargets::default(),
-            api_server: ApiServerTargets::default(),
-            gaps: Vec::new(),
-            notes: Vec::new(),
-            prepared: Prepared::default(),
+        let (mut gaps, mut notes) = (Vec::new(), Vec::new());
+        let dns = resolve_dns(objects, &cluster, config, &mut gaps, &mut notes);
+        let api_server = if config.config.profile.needs_api_server() {
+            resolve_api_server(objects, config, &mut gaps)
+        } else {
+            ApiServerTargets::default()
         };
-        env.dns = resolve_dns(objects, &env.cluster, config, &mut env.gaps, &mut env.notes);
-        if config.config.profile.needs_api_server() {
-            env.api_server = resolve_api_server(objects, config, &mut env.gaps);
+        let prepared = Prepared::new(&dns, &api_server, config);
+        Self {
+            cluster,
+            dns,
+            api_server,
+            gaps,
+            notes,
+            prepared,
         }
-        env.prepared = Prepared::new(&env, config);
-        env
     }
 
     /// The DNS pods as the engine sees them.

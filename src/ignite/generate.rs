@@ -98,11 +98,11 @@ pub fn egress_policy(
         });
         egress.push(rule);
     };
-    for r in rules::dns_rules(env) {
+    for r in rules::dns_rules(&env.dns) {
         push(FlowKind::Dns, r);
     }
     if cfg.config.profile.needs_api_server() {
-        for r in rules::api_server_rules(env) {
+        for r in rules::api_server_rules(&env.api_server) {
             push(FlowKind::Apiserver, r);
         }
     }

@@ -30,8 +30,8 @@ fn desired(kind: FlowKind, direction: Direction, env: &Environment, cfg: &Compil
             .collect()
     }
     match (kind, direction) {
-        (FlowKind::Dns, Direction::Egress) => json(&rules::dns_rules(env)),
-        (FlowKind::Apiserver, Direction::Egress) => json(&rules::api_server_rules(env)),
+        (FlowKind::Dns, Direction::Egress) => json(&rules::dns_rules(&env.dns)),
+        (FlowKind::Apiserver, Direction::Egress) => json(&rules::api_server_rules(&env.api_server)),
         (FlowKind::Peer, Direction::Egress) => json(&[rules::peer_egress_rule(cfg)]),
         (FlowKind::Peer, Direction::Ingress) => json(&[rules::peer_ingress_rule(cfg)]),
         _ => Vec::new(),

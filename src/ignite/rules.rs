@@ -23,6 +23,7 @@ use super::{
     config::{Compiled, FlowDirection},
     environment::Environment,
     flows::{FlowKind, MissingFlow},
+    targets::{ApiServerTargets, DnsTargets},
 };
 use crate::policy::{NAMESPACE_NAME_LABEL, Protocol};
 
@@ -72,28 +73,28 @@ impl<R> Added<R> {
 /// The rules a fix draws from that follow from the view and the configuration alone — DNS, the
 /// API server, the peers — built and printed once when the [`Environment`] is, with the
 /// configuration it is built with.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Prepared {
     dns: Vec<Added<NetworkPolicyEgressRule>>,
     api_server: Vec<Added<NetworkPolicyEgressRule>>,
-    peer_egress: Option<Added<NetworkPolicyEgressRule>>,
-    peer_ingress: Option<Added<NetworkPolicyIngressRule>>,
+    peer_egress: Added<NetworkPolicyEgressRule>,
+    peer_ingress: Added<NetworkPolicyIngressRule>,
 }
 
 impl Prepared {
-    /// The rules for `env`'s targets and `cfg`'s peers.
-    pub fn new(env: &Environment, cfg: &Compiled) -> Self {
+    /// The rules for the resolved targets and `cfg`'s peers.
+    pub fn new(dns: &DnsTargets, api_server: &ApiServerTargets, cfg: &Compiled) -> Self {
         Self {
-            dns: dns_rules(env)
+            dns: dns_rules(dns)
                 .into_iter()
                 .map(|r| Added::printed(FlowKind::Dns, r))
                 .collect(),
-            api_server: api_server_rules(env)
+            api_server: api_server_rules(api_server)
                 .into_iter()
                 .map(|r| Added::printed(FlowKind::Apiserver, r))
                 .collect(),
-            peer_egress: Some(Added::printed(FlowKind::Peer, peer_egress_rule(cfg))),
-            peer_ingress: Some(Added::printed(FlowKind::Peer, peer_ingress_rule(cfg))),
+            peer_egress: Added::printed(FlowKind::Peer, peer_egress_rule(cfg)),
+            peer_ingress: Added::printed(FlowKind::Peer, peer_ingress_rule(cfg)),
         }
     }
 }
@@ -156,30 +157,28 @@ fn peer_ports(cfg: &Compiled) -> Vec<NetworkPolicyPort> {
 /// The DNS rules: the DNS pods on the ports they answer DNS on, plus extra addresses on port 53.
 /// Nothing for DNS pods the view does not show: a selector guessed from nothing could open more
 /// than DNS.
-pub fn dns_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
+pub fn dns_rules(dns: &DnsTargets) -> Vec<NetworkPolicyEgressRule> {
     let mut rules = Vec::new();
-    if env.dns.service.is_some() && !env.dns.pod_labels.is_empty() && !env.dns.ports.is_empty() {
+    if dns.service.is_some() && !dns.pod_labels.is_empty() && !dns.ports.is_empty() {
         rules.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
-                namespace_selector: Some(namespace_named(&env.dns.namespace)),
-                pod_selector: Some(labels(&env.dns.pod_labels)),
+                namespace_selector: Some(namespace_named(&dns.namespace)),
+                pod_selector: Some(labels(&dns.pod_labels)),
                 ip_block: None,
             }]),
             ports: Some(
-                env.dns
-                    .ports
+                dns.ports
                     .iter()
                     .map(|&(p, proto)| port(p, proto, None))
                     .collect(),
             ),
         });
     }
-    if !env.dns.addresses.is_empty() && !env.dns.service_ports.is_empty() {
+    if !dns.addresses.is_empty() && !dns.service_ports.is_empty() {
         rules.push(NetworkPolicyEgressRule {
-            to: Some(env.dns.addresses.iter().map(|ip| host_block(*ip)).collect()),
+            to: Some(dns.addresses.iter().map(|ip| host_block(*ip)).collect()),
             ports: Some(
-                env.dns
-                    .service_ports
+                dns.service_ports
                     .iter()
                     .map(|&(p, proto)| port(p, proto, None))
                     .collect(),
@@ -190,13 +189,12 @@ pub fn dns_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
 }
 
 /// The API server rules: one per port, each listing the addresses reached on it.
-pub fn api_server_rules(env: &Environment) -> Vec<NetworkPolicyEgressRule> {
+pub fn api_server_rules(api_server: &ApiServerTargets) -> Vec<NetworkPolicyEgressRule> {
     let mut by_port: BTreeMap<u16, Vec<IpAddr>> = BTreeMap::new();
-    for &(ip, p) in env
-        .api_server
+    for &(ip, p) in api_server
         .endpoints
         .iter()
-        .chain(env.api_server.cluster_ip.iter())
+        .chain(api_server.cluster_ip.iter())
     {
         let ips = by_port.entry(p).or_default();
         if !ips.contains(&ip) {
@@ -251,19 +249,13 @@ pub fn for_missing(missing: &[MissingFlow], env: &Environment, cfg: &Compiled) -
         add.egress.extend(prepared.api_server.iter().cloned());
     }
     if egress(FlowKind::Peer) {
-        add.egress.push(match &prepared.peer_egress {
-            Some(rule) => rule.clone(),
-            None => Added::new(FlowKind::Peer, peer_egress_rule(cfg)),
-        });
+        add.egress.push(prepared.peer_egress.clone());
     }
     if missing
         .iter()
         .any(|m| m.flow == FlowKind::Peer && m.ingress_blocked)
     {
-        add.ingress.push(match &prepared.peer_ingress {
-            Some(rule) => rule.clone(),
-            None => Added::new(FlowKind::Peer, peer_ingress_rule(cfg)),
-        });
+        add.ingress.push(prepared.peer_ingress.clone());
     }
     for (flow, _) in &cfg.extra_flows {
         let cut = missing
@@ -367,13 +359,13 @@ mod tests {
         };
         let dns: Vec<_> = p.dns.iter().collect();
         let api: Vec<_> = p.api_server.iter().collect();
-        assert_eq!(rules(&dns), dns_rules(&env));
+        assert_eq!(rules(&dns), dns_rules(&env.dns));
         assert_eq!(dns.len(), 1, "the seed's DNS pods, no extra addresses");
-        assert_eq!(rules(&api), api_server_rules(&env));
+        assert_eq!(rules(&api), api_server_rules(&env.api_server));
         assert_eq!(api.len(), 2, "6443 to the endpoint, 443 to the ClusterIP");
-        let peer = p.peer_egress.as_ref().expect("peer egress");
+        let peer = &p.peer_egress;
         assert_eq!(*peer.rule, peer_egress_rule(&cfg));
-        let peer_in = p.peer_ingress.as_ref().expect("peer ingress");
+        let peer_in = &p.peer_ingress;
         assert_eq!(*peer_in.rule, peer_ingress_rule(&cfg));
 
         let all: Vec<_> = dns.iter().chain(&api).copied().chain([peer]).collect();
